@@ -1,0 +1,17 @@
+"""Analog layer: the analog linear layer, model conversion, and chips."""
+
+from analora.analog.chip import Chip, program
+from analora.analog.convert import ConversionReport, analog_layers, convert
+from analora.analog.layer import AnalogLinear
+from analora.analog.store import load_chip, save_chip
+
+__all__ = [
+    "AnalogLinear",
+    "Chip",
+    "ConversionReport",
+    "analog_layers",
+    "convert",
+    "load_chip",
+    "program",
+    "save_chip",
+]

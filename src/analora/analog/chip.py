@@ -1,0 +1,208 @@
+"""Chips: a model's analog layers programmed once, then read as they age.
+
+``program(model, hardware, seed)`` draws, once per device, the programming
+noise and the drift exponents (from seeds derived from the chip seed and the
+layer name) and measures each tile's global-drift-compensation reference. That
+*programmed state* lives in the chip, outside the model's parameters, and
+never changes; :meth:`Chip.fingerprint` hashes it.
+
+``chip.read(t_s, read_index)`` installs into the model the weights the chip
+gives ``t_s`` seconds after programming: drift plus fresh read noise, seeded
+by (chip seed, t_s, read index, layer), so the same triple gives the same bits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from analora.analog.convert import (
+    ConversionReport,
+    analog_layers,
+    conversion_report,
+    convert,
+)
+from analora.analog.layer import AnalogLinear
+from analora.analog.mvm import analog_forward
+from analora.errors import ChipError
+from analora.hardware import pcm
+from analora.hardware.config import HardwareConfig
+from analora.hardware.devices import DeviceModel, make_device
+from analora.seeds import generator
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+"""Called as progress(layer_name, done, total) while programming."""
+
+
+def drift_readout(layer: AnalogLinear, w: Tensor, gen: torch.Generator) -> Tensor:
+    """``[n_in, n_out]``: mean |out| of each tile's response to the identity
+    (one unit vector per tile input) through the full analog forward."""
+    g = layer.geometry
+    eye = torch.eye(g.chunk).unsqueeze(0).repeat(g.n_in, 1, 1)  # [n_in, c, c]
+    q, row_factor, _ = analog_forward(eye, w, layer.settings, gen)
+    out = q * row_factor  # [n_in, c, out], normalised tile outputs
+    beta = torch.empty(g.n_in, g.n_out)
+    for i, c in enumerate(g.in_sizes):
+        for j, (o0, o1) in enumerate(g.out_bounds):
+            beta[i, j] = pcm.drift_readout(out[i, :c, o0:o1])
+    return beta
+
+
+@dataclass
+class Chip:
+    """One programmed instance of a model under a hardware config."""
+
+    model: nn.Module
+    hardware: HardwareConfig
+    seed: int
+    model_fingerprint: str
+    device: DeviceModel
+    state: dict[str, dict[str, Tensor]] = field(repr=False)
+    age_s: float | None = None
+    read_index: int | None = None
+
+    # -- identity -------------------------------------------------------------
+
+    def fingerprint(self) -> str:
+        """sha256 of the programmed state (every tensor, in a fixed order),
+        the hardware settings, the model fingerprint and the seed."""
+        h = hashlib.sha256()
+        h.update(f"{self.hardware.fingerprint()}|{self.model_fingerprint}|{self.seed}\n".encode())
+        for layer in sorted(self.state):
+            for key in sorted(self.state[layer]):
+                t = self.state[layer][key].contiguous()
+                h.update(f"{layer}.{key}:{t.dtype}:{tuple(t.shape)}\n".encode())
+                h.update(t.numpy().tobytes())
+        return h.hexdigest()
+
+    @property
+    def report(self) -> ConversionReport:
+        rep = conversion_report(self.model)
+        assert rep is not None
+        return rep
+
+    def layers(self) -> list[tuple[str, AnalogLinear]]:
+        return [(n, m) for n, m in analog_layers(self.model) if n in self.state]
+
+    # -- reading --------------------------------------------------------------
+
+    @torch.no_grad()
+    def read(self, t_s: float, read_index: int = 0) -> Chip:
+        """Install the weights seen ``t_s`` seconds after programming (drift,
+        fresh read noise, drift compensation) and switch the model to them."""
+        t_s = float(t_s)
+        if not t_s >= 0.0:
+            raise ChipError(f"age t_s={t_s!r} is invalid: give seconds >= 0")
+        forward_gen = generator(self.seed, "forward", t_s, read_index)
+        for name, layer in self.layers():
+            st = self.state[name]
+            gen = generator(self.seed, "read", t_s, read_index, name)
+            w = self.device.read(st, t_s, gen, layer.geometry.blocks)
+            layer.chip_weight = w
+            layer.drift_scale = None
+            if self.hardware.drift_compensation.method == "global":
+                beta_t = drift_readout(layer, w, generator(self.seed, "gdc", t_s, read_index, name))
+                alpha = st["gdc_reference"] / beta_t
+                layer.drift_scale = layer.geometry.per_tile_to_columns(alpha)
+            layer.weight_source = "chip"
+            layer.generator = forward_gen
+        self.age_s, self.read_index = t_s, read_index
+        return self
+
+    def use_target(self) -> None:
+        """Switch the model back to its target weights (training mode)."""
+        for _, layer in self.layers():
+            layer.use_target()
+            layer.generator = None
+
+    @contextmanager
+    def reading(self, t_s: float, read_index: int = 0) -> Iterator[nn.Module]:
+        """``with chip.reading(3600): model(...)``; restores the target weights after."""
+        self.read(t_s, read_index)
+        try:
+            yield self.model
+        finally:
+            self.use_target()
+
+    def info(self) -> dict[str, object]:
+        rep = self.report
+        return {
+            "hardware": self.hardware.name,
+            "hardware_fingerprint": self.hardware.fingerprint(),
+            "device": self.device.name,
+            "seed": self.seed,
+            "model_fingerprint": self.model_fingerprint,
+            "fingerprint": self.fingerprint(),
+            "layers": len(self.state),
+            "tiles": rep.tiles,
+            "analog_params": rep.analog_params,
+            "digital_params": rep.digital_params,
+            "analog_fraction": rep.analog_fraction,
+            "age_s": self.age_s,
+        }
+
+
+def program(
+    model: nn.Module,
+    hardware: HardwareConfig | None = None,
+    seed: int = 0,
+    *,
+    include: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    device: DeviceModel | None = None,
+    progress: Progress | None = None,
+) -> Chip:
+    """Program a model onto a chip, once.
+
+    A model that is not yet converted is converted first (in place) with
+    ``hardware``; a converted model keeps its own hardware config, and a
+    different ``hardware`` is an error. ``device`` overrides the config's
+    device model (any :class:`DeviceModel`, e.g. an
+    :class:`~analora.hardware.aihwkit_bridge.AihwkitDevice`).
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ChipError(f"seed={seed!r} is invalid: give an integer >= 0 (--seed)")
+    rep = conversion_report(model)
+    if rep is None:
+        if hardware is None:
+            raise ChipError("the model is not converted: pass a hardware config to program()")
+        rep = convert(model, hardware, include=include, exclude=exclude)
+    layers = analog_layers(model)
+    hw = layers[0][1].hardware
+    if hardware is not None and hardware.fingerprint() != hw.fingerprint():
+        raise ChipError(
+            f"the model was converted for hardware {hw.name!r}, not {hardware.name!r}: "
+            "convert a fresh copy of the model"
+        )
+    dev = device if device is not None else make_device(hw.device)
+    state: dict[str, dict[str, Tensor]] = {}
+    with torch.no_grad():
+        for k, (name, layer) in enumerate(layers):
+            w = layer.tile_weight.detach()
+            blocks = layer.geometry.blocks
+            st = dev.program(w, layer.geometry.tile_max(w), generator(seed, "program", name), blocks)
+            st["mapping_scale"] = layer.mapping_scale.detach().clone()
+            if hw.drift_compensation.method == "global":
+                w0 = dev.programmed_weights(st, blocks)
+                st["gdc_reference"] = drift_readout(layer, w0, generator(seed, "gdc-reference", name))
+            state[name] = st
+            if progress is not None:
+                progress(name, k + 1, len(layers))
+    chip = Chip(
+        model=model,
+        hardware=hw,
+        seed=seed,
+        model_fingerprint=rep.model_fingerprint,
+        device=dev,
+        state=state,
+    )
+    log.info("programmed %d layers (%d tiles), seed %d", len(layers), rep.tiles, seed)
+    return chip

@@ -1,0 +1,210 @@
+"""Saving and loading chips: safetensors plus JSON metadata, no pickle.
+
+A chip directory holds ``chip.safetensors`` (every programmed-state tensor,
+keyed ``<layer>::<name>``) and ``chip.json`` (format, hardware config, model
+fingerprint, seed, device, chip fingerprint, package versions and the sha256
+of the tensor file). Writes are atomic: both files go to a temporary sibling
+directory that replaces the target in one rename.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from analora.analog.chip import Chip
+from analora.analog.convert import analog_layers, conversion_report, convert
+from analora.errors import AnaloraError, ChipError, ConfigError
+from analora.hardware.config import HardwareConfig
+from analora.hardware.devices import DeviceModel, make_device
+
+FORMAT = "analora-chip/1"
+TENSORS = "chip.safetensors"
+META = "chip.json"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in ("analora", "torch", "transformers", "safetensors", "aihwkit"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def is_chip_dir(path: Path) -> bool:
+    return (path / META).is_file() or (path / TENSORS).is_file()
+
+
+def save_chip(chip: Chip, out_dir: str | Path, overwrite: bool = False) -> Path:
+    """Write ``chip`` to ``out_dir`` atomically; refuse to replace an existing
+    chip (or any non-empty directory) unless ``overwrite``."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ChipError(f"{out} exists and is not a directory: choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        what = "a chip" if is_chip_dir(out) else "files"
+        raise ChipError(f"{out} already holds {what}: pass --overwrite or choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        tensors = {
+            f"{layer}::{key}": t.contiguous()
+            for layer, st in chip.state.items()
+            for key, t in st.items()
+        }
+        save_file(tensors, str(tmp / TENSORS), metadata={"format": FORMAT})
+        meta: dict[str, Any] = {
+            "format": FORMAT,
+            "hardware": chip.hardware.to_dict(),
+            "hardware_fingerprint": chip.hardware.fingerprint(),
+            "device": chip.device.name,
+            "seed": chip.seed,
+            "model_fingerprint": chip.model_fingerprint,
+            "model_name_or_path": getattr(getattr(chip.model, "config", None), "_name_or_path", None),
+            "fingerprint": chip.fingerprint(),
+            "layers": list(chip.state),
+            "report": chip.report.to_dict(),
+            "versions": package_versions(),
+            "created_unix_s": time.time(),
+            "tensors_sha256": _sha256(tmp / TENSORS),
+        }
+        with (tmp / META).open("w", encoding="utf-8") as f:
+            json.dump(meta, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        old = None
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            out.rename(old)
+        tmp.rename(out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def read_chip_meta(chip_dir: str | Path) -> dict[str, Any]:
+    """The metadata of a chip directory, checked for format and completeness."""
+    d = Path(chip_dir)
+    if not d.is_dir():
+        raise ChipError(f"{d} is not a directory: pass a chip directory written by 'analora chip program'")
+    meta_path = d / META
+    if not meta_path.is_file():
+        raise ChipError(f"{d} holds no {META}: pass a chip directory written by 'analora chip program'")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ChipError(f"{meta_path} is unreadable ({exc.__class__.__name__}): re-program the chip") from None
+    missing = [
+        k
+        for k in ("format", "hardware", "seed", "model_fingerprint", "fingerprint", "tensors_sha256")
+        if k not in meta
+    ]
+    if missing or meta.get("format") != FORMAT:
+        raise ChipError(f"{meta_path} is not an {FORMAT} file (missing {missing}): re-program the chip")
+    return meta
+
+
+def load_chip(
+    chip_dir: str | Path,
+    model: nn.Module,
+    include: list[str] | None = None,
+    exclude: list[str] | None = None,
+    device: DeviceModel | None = None,
+) -> Chip:
+    """Load a saved chip onto ``model`` (the same pretrained model it was
+    programmed from; converted here with the chip's hardware if need be).
+
+    Fails with :class:`ChipError` on a truncated or tampered file, or when the
+    model or the hardware config differs from the chip's.
+    """
+    d = Path(chip_dir)
+    meta = read_chip_meta(d)
+    tensor_path = d / TENSORS
+    if not tensor_path.is_file():
+        raise ChipError(f"{d} holds no {TENSORS}: the chip is incomplete, re-program it")
+    if _sha256(tensor_path) != meta["tensors_sha256"]:
+        raise ChipError(
+            f"{tensor_path} does not match its checksum (truncated or modified): re-program the chip"
+        )
+    try:
+        hardware = HardwareConfig.from_dict(meta["hardware"])
+    except ConfigError as exc:
+        raise ChipError(f"{d / META} has an invalid hardware config ({exc})") from None
+    rep = conversion_report(model)
+    if rep is None:
+        layers = meta.get("report", {}).get("layers", [])
+        include = include or [layer["name"] for layer in layers] or None
+        try:
+            rep = convert(model, hardware, include=include, exclude=exclude)
+        except AnaloraError as exc:
+            raise ChipError(f"the chip in {d} does not fit this model ({exc})") from None
+    else:
+        hw = analog_layers(model)[0][1].hardware
+        if hw.fingerprint() != hardware.fingerprint():
+            raise ChipError(
+                f"the chip in {d} was programmed for hardware {hardware.name!r} "
+                f"but the model is converted for {hw.name!r}: load it onto an unconverted model"
+            )
+    if rep.model_fingerprint != meta["model_fingerprint"]:
+        raise ChipError(
+            f"the chip in {d} was programmed from another model (fingerprint "
+            f"{meta['model_fingerprint'][:12]} != {rep.model_fingerprint[:12]}): load the model "
+            f"it was programmed from ({meta.get('model_name_or_path')})"
+        )
+    try:
+        flat = load_file(str(tensor_path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ChipError(f"{tensor_path} is unreadable ({exc}): re-program the chip") from None
+    state: dict[str, dict[str, Tensor]] = {}
+    for key, t in flat.items():
+        layer, _, name = key.partition("::")
+        state.setdefault(layer, {})[name] = t
+    names = {n for n, _ in analog_layers(model)}
+    if set(state) != names:
+        raise ChipError(f"the chip in {d} maps other layers than this model: load the model it was programmed from")
+    for name, layer in analog_layers(model):
+        if not torch.equal(state[name]["mapping_scale"], layer.mapping_scale):
+            raise ChipError(f"layer {name} of the chip in {d} was mapped differently: re-program the chip")
+    device_name = meta.get("device", hardware.device.model)
+    dev = device if device is not None else make_device(hardware.device)
+    if dev.name != device_name:
+        raise ChipError(
+            f"the chip in {d} was programmed with device model {device_name!r}, not {dev.name!r}: "
+            "pass the same device model to load_chip"
+        )
+    chip = Chip(
+        model=model,
+        hardware=hardware,
+        seed=int(meta["seed"]),
+        model_fingerprint=meta["model_fingerprint"],
+        device=dev,
+        state=state,
+    )
+    if chip.fingerprint() != meta["fingerprint"]:
+        raise ChipError(f"the chip in {d} does not match its fingerprint: re-program the chip")
+    return chip

