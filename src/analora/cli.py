@@ -55,10 +55,11 @@ def cmd_chip_program(args: argparse.Namespace) -> int:
 
 
 def cmd_chip_info(args: argparse.Namespace) -> int:
-    """Show a saved chip: tiles, parameters, fingerprint."""
-    from analora.analog.store import read_chip_meta
+    """Show a saved chip: tiles, parameters, fingerprint (checks its checksum)."""
+    from analora.analog.store import read_chip_meta, verify_checksum
 
     meta = read_chip_meta(args.chip_dir)
+    verify_checksum(args.chip_dir, meta)
     rep = meta.get("report", {})
     if args.json:
         print(json.dumps({k: v for k, v in meta.items() if k != "report"} | {"report": rep}, indent=2))
@@ -80,6 +81,44 @@ def cmd_chip_info(args: argparse.Namespace) -> int:
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
+    return 0
+
+
+def cmd_chip_read(args: argparse.Namespace) -> int:
+    """Load a chip onto its model and read it at the given ages."""
+    import torch
+
+    from analora.analog import load_chip
+    from analora.analog.store import read_chip_meta
+    from analora.errors import ChipError
+    from analora.models import load_model
+
+    meta = read_chip_meta(args.chip_dir)
+    if args.hardware is not None:
+        hw = _hardware(args)
+        if hw.fingerprint() != meta.get("hardware_fingerprint"):
+            raise ChipError(
+                f"the chip in {args.chip_dir} was programmed for hardware "
+                f"{meta['hardware']['name']!r}, not {hw.name!r}: drop --hardware or re-program"
+            )
+    model = load_model(args.model, args.model_class)
+    chip = load_chip(args.chip_dir, model)
+    print(f"chip {chip.fingerprint()[:16]} on {args.model}: {chip.report.summary()}")
+    print(f"{'age_s':>12}  {'rel. weight error':>17}  {'mean GDC factor':>15}")
+    for t_s in args.t_s:
+        chip.read(t_s, args.read_index)
+        num = den = 0.0
+        gdc = []
+        for _, layer in chip.layers():
+            w_t = layer.chip_weight * layer.mapping_scale.unsqueeze(-1)
+            if layer.drift_scale is not None:
+                w_t = w_t * layer.drift_scale.unsqueeze(-1)
+                gdc.append(layer.drift_scale.mean().item())
+            w0 = layer.tile_weight * layer.mapping_scale.unsqueeze(-1)
+            num += float(torch.sum((w_t - w0) ** 2))
+            den += float(torch.sum(w0**2))
+        g = f"{sum(gdc) / len(gdc):.4f}" if gdc else "off"
+        print(f"{t_s:>12.0f}  {(num / den) ** 0.5:>17.4f}  {g:>15}")
     return 0
 
 
@@ -132,6 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_chip_info)
 
+    p = chip.add_parser("read", help=cmd_chip_read.__doc__)
+    p.add_argument("chip_dir")
+    p.add_argument("--model", required=True, help="the model the chip was programmed from")
+    p.add_argument("--model-class", default="base")
+    p.add_argument("--hardware", default=None, help="expected hardware (checked against the chip)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.add_argument("--t-s", type=float, nargs="+", default=[0.0, 3600.0, 86400.0, 31536000.0, 315360000.0], help="ages in seconds")
+    p.add_argument("--read-index", type=int, default=0)
+    p.set_defaults(func=cmd_chip_read)
+
     hw = sub.add_parser("hardware", help="hardware presets").add_subparsers(
         dest="hardware_command", required=True
     )
@@ -152,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import transformers
 
         transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
         return int(args.func(args))
     except AnaloraError as exc:
         if args.debug:

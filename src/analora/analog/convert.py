@@ -177,5 +177,24 @@ def convert(
 
 
 def conversion_report(model: nn.Module) -> ConversionReport | None:
-    """The report of a converted model, or None."""
-    return getattr(model, INFO_ATTR, None)
+    """The report of a converted model, or None.
+
+    A model built directly from :class:`AnalogLinear` layers (not through
+    :func:`convert`) gets its report here, with the fingerprint taken over
+    the layers' digital-equivalent weights.
+    """
+    rep = getattr(model, INFO_ATTR, None)
+    layers = analog_layers(model)
+    if rep is not None or not layers:
+        return rep
+    fingerprint = weights_fingerprint([(n, m.digital_weight()) for n, m in layers])
+    rep = ConversionReport(hardware=layers[0][1].hardware.name, model_fingerprint=fingerprint)
+    for name, layer in layers:
+        rep.layers.append(
+            LayerReport(name, layer.in_features, layer.out_features, layer.n_tiles,
+                        layer.in_features * layer.out_features)
+        )
+    analog_ids = {id(m.tile_weight) for _, m in layers}
+    rep.digital_params = sum(p.numel() for p in model.parameters() if id(p) not in analog_ids)
+    setattr(model, INFO_ATTR, rep)
+    return rep

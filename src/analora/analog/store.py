@@ -129,6 +129,17 @@ def read_chip_meta(chip_dir: str | Path) -> dict[str, Any]:
     return meta
 
 
+def verify_checksum(chip_dir: str | Path, meta: dict[str, Any]) -> None:
+    """Raise :class:`ChipError` unless the tensor file matches its checksum."""
+    tensor_path = Path(chip_dir) / TENSORS
+    if not tensor_path.is_file():
+        raise ChipError(f"{chip_dir} holds no {TENSORS}: the chip is incomplete, re-program it")
+    if _sha256(tensor_path) != meta["tensors_sha256"]:
+        raise ChipError(
+            f"{tensor_path} does not match its checksum (truncated or modified): re-program the chip"
+        )
+
+
 def load_chip(
     chip_dir: str | Path,
     model: nn.Module,
@@ -145,12 +156,7 @@ def load_chip(
     d = Path(chip_dir)
     meta = read_chip_meta(d)
     tensor_path = d / TENSORS
-    if not tensor_path.is_file():
-        raise ChipError(f"{d} holds no {TENSORS}: the chip is incomplete, re-program it")
-    if _sha256(tensor_path) != meta["tensors_sha256"]:
-        raise ChipError(
-            f"{tensor_path} does not match its checksum (truncated or modified): re-program the chip"
-        )
+    verify_checksum(d, meta)
     try:
         hardware = HardwareConfig.from_dict(meta["hardware"])
     except ConfigError as exc:

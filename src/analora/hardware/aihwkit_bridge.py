@@ -137,3 +137,81 @@ class AihwkitDevice:
                     w_prog[i, o0:o1, :c], params, float(t_s)
                 )
         return out
+
+
+def rpu_config_for(hw: Any) -> Any:
+    """aihwkit's ``TorchInferenceRPUConfig`` with the settings of an analora
+    hardware config (for cross-checks and side-by-side benchmarks).
+
+    Not every analora setting exists in aihwkit: per-vector bound management
+    maps to aihwkit's (whole-batch) ITERATIVE, and a channel-scoped clip has
+    no aihwkit equivalent (LAYER_GAUSSIAN is used).
+    """
+    _require_aihwkit()
+    from aihwkit.inference import GlobalDriftCompensation, PCMLikeNoiseModel
+    from aihwkit.simulator.configs import TorchInferenceRPUConfig
+    from aihwkit.simulator.parameters.enums import (
+        BoundManagementType,
+        NoiseManagementType,
+        WeightClipType,
+        WeightModifierType,
+        WeightRemapType,
+    )
+
+    rpu = TorchInferenceRPUConfig()
+    conv, per, mp = hw.converters, hw.periphery, hw.mapping
+    f = rpu.forward
+    f.inp_res = 1.0 / (2**conv.dac_bits - 2) if conv.dac_bits else -1.0
+    f.out_res = 1.0 / (2**conv.adc_bits - 2) if conv.adc_bits else -1.0
+    f.inp_bound = conv.input_bound
+    f.out_bound = conv.output_bound if conv.output_bound is not None else -1.0
+    f.out_noise = per.output_noise_std
+    f.noise_management = (
+        NoiseManagementType.ABS_MAX if per.input_scaling == "abs-max" else NoiseManagementType.NONE
+    )
+    f.bound_management = (
+        BoundManagementType.NONE
+        if per.bound_management == "none"
+        else BoundManagementType.ITERATIVE
+    )
+    f.max_bm_factor = int(per.max_bm_factor)
+    f.max_bm_res = per.max_bm_res
+    rpu.mapping.max_input_size = hw.tile.max_inputs
+    rpu.mapping.max_output_size = hw.tile.max_outputs
+    if mp.weight_scaling == "none":
+        rpu.mapping.weight_scaling_omega = 0.0
+    else:
+        rpu.mapping.weight_scaling_omega = 1.0
+        rpu.mapping.weight_scaling_columnwise = mp.weight_scaling == "channel"
+    rpu.mapping.learn_out_scaling = mp.learn_out_scale
+    rpu.mapping.out_scaling_columnwise = mp.learn_out_scale
+    if mp.clip_sigma is not None:
+        rpu.clip.type = WeightClipType.LAYER_GAUSSIAN
+        rpu.clip.sigma = mp.clip_sigma
+        rpu.remap.type = (
+            WeightRemapType.CHANNELWISE_SYMMETRIC
+            if mp.weight_scaling == "channel"
+            else WeightRemapType.LAYERWISE_SYMMETRIC
+        )
+    if hw.training.weight_noise_std > 0:
+        rpu.modifier.type = WeightModifierType.ADD_NORMAL
+        rpu.modifier.std_dev = hw.training.weight_noise_std
+        rpu.modifier.rel_to_actual_wmax = True
+    d = hw.device
+    if d.model == "pcm":
+        rpu.noise_model = PCMLikeNoiseModel(
+            g_max=d.g_max_uS,
+            prog_coeff=list(d.prog_coeffs),
+            t_0=d.t0_s,
+            t_read=d.t_read_s,
+            prog_noise_scale=d.prog_noise_scale,
+            read_noise_scale=d.read_noise_scale,
+            drift_scale=d.drift_scale,
+        )
+        rpu.noise_model.prog_coeff_g_max_reference = d.prog_coeffs_g_max_uS
+    elif d.model.startswith("aihwkit:"):
+        rpu.noise_model = AihwkitDevice.from_name(d.model.split(":", 1)[1], g_max_uS=d.g_max_uS).noise_model
+    rpu.drift_compensation = (
+        GlobalDriftCompensation() if hw.drift_compensation.method == "global" else None
+    )
+    return rpu
