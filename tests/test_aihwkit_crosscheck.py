@@ -89,12 +89,17 @@ def test_read_noise_std_per_bin(g_target: torch.Tensor, t_s: float) -> None:
     nu0 = torch.zeros_like(g)  # no drift: isolate the read noise
     torch.manual_seed(3)
     theirs = ref.apply_drift_noise_to_conductance(g.clone(), nu0, t_s) / g - 1
-    ours = pcm.read_conductances_uS(g, nu0, t_s, torch.randn(g.shape, generator=generator("rd"))) / g - 1
+    ours = (
+        pcm.read_conductances_uS(g, nu0, t_s, torch.randn(g.shape, generator=generator("rd"))) / g
+        - 1
+    )
     for a, b in list(zip(_bin_std(ours, g), _bin_std(theirs, g), strict=True))[1:]:
         assert rel(a, b) < 0.05, (a, b)
 
 
-def _weights(out_f: int = 1536, in_f: int = 384, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def _weights(
+    out_f: int = 1536, in_f: int = 384, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     # Heavy-tailed weights like a transformer FFN (Student-t, 4 dof).
     g = torch.Generator().manual_seed(seed)
     w = torch.distributions.StudentT(4.0).sample((out_f, in_f)) * 0.03
@@ -222,4 +227,6 @@ def test_bridge_pcm_matches_builtin_pcm_error() -> None:
 def test_rpu_config_drift_compensation_off() -> None:
     hw = load_hardware("paper-pcm", {"drift_compensation.method": "none"})
     assert rpu_config_for(hw).drift_compensation is None
-    assert isinstance(rpu_config_for(load_hardware("paper-pcm")).drift_compensation, GlobalDriftCompensation)
+    assert isinstance(
+        rpu_config_for(load_hardware("paper-pcm")).drift_compensation, GlobalDriftCompensation
+    )

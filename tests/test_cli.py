@@ -18,14 +18,19 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:  # type: ignore[no-untyped-
 @pytest.fixture(scope="module")
 def programmed(tmp_path_factory, minilm_dir) -> Path:  # type: ignore[no-untyped-def]
     out = tmp_path_factory.mktemp("chips") / "minilm"
-    assert main(["chip", "program", "--model", "minilm", "--seed", "3", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(["chip", "program", "--model", "minilm", "--seed", "3", "--out", str(out), "--quiet"])
+        == 0
+    )
     return out
 
 
 def test_program_info_read(capsys, programmed) -> None:  # type: ignore[no-untyped-def]
     code, out, _ = run(capsys, "chip", "info", str(programmed))
     assert code == 0 and "tiles" in out and "61" in out and "chip fingerprint" in out
-    code, out, _ = run(capsys, "chip", "read", str(programmed), "--model", "minilm", "--t-s", "0", "3600")
+    code, out, _ = run(
+        capsys, "chip", "read", str(programmed), "--model", "minilm", "--t-s", "0", "3600"
+    )
     assert code == 0 and "3600" in out
 
 
@@ -37,21 +42,51 @@ def _one_line_error(code: int, err: str, fragment: str) -> None:
 
 
 def test_unknown_preset(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    code, _, err = run(capsys, "chip", "program", "--model", "minilm", "--hardware", "paper-pcn", "--out", str(tmp_path / "x"))
+    code, _, err = run(
+        capsys,
+        "chip",
+        "program",
+        "--model",
+        "minilm",
+        "--hardware",
+        "paper-pcn",
+        "--out",
+        str(tmp_path / "x"),
+    )
     _one_line_error(code, err, "did you mean 'paper-pcm'")
     assert not (tmp_path / "x").exists()
 
 
 def test_bad_field_value(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    code, _, err = run(capsys, "chip", "program", "--model", "minilm", "--set", "converters.adc_bits=0", "--out", str(tmp_path / "x"))
+    code, _, err = run(
+        capsys,
+        "chip",
+        "program",
+        "--model",
+        "minilm",
+        "--set",
+        "converters.adc_bits=0",
+        "--out",
+        str(tmp_path / "x"),
+    )
     _one_line_error(code, err, "converters.adc_bits=0")
     assert not (tmp_path / "x").exists()
 
 
 def test_unknown_model_offline(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    code, _, err = run(capsys, "chip", "program", "--model", "nobody/no-such-model", "--out", str(tmp_path / "x"))
+    code, _, err = run(
+        capsys, "chip", "program", "--model", "nobody/no-such-model", "--out", str(tmp_path / "x")
+    )
     _one_line_error(code, err, "--model PATH")
-    code, _, err = run(capsys, "chip", "program", "--model", str(tmp_path / "missing"), "--out", str(tmp_path / "x"))
+    code, _, err = run(
+        capsys,
+        "chip",
+        "program",
+        "--model",
+        str(tmp_path / "missing"),
+        "--out",
+        str(tmp_path / "x"),
+    )
     _one_line_error(code, err, "does not exist")
     assert not (tmp_path / "x").exists()
 
@@ -68,7 +103,9 @@ def test_chip_from_other_model_or_hardware(capsys, programmed, tiny_bert, tmp_pa
     tiny_bert.save_pretrained(tiny_dir)
     code, _, err = run(capsys, "chip", "read", str(programmed), "--model", str(tiny_dir))
     _one_line_error(code, err, "another model")
-    code, _, err = run(capsys, "chip", "read", str(programmed), "--model", "minilm", "--hardware", "paper-pcm-6bit")
+    code, _, err = run(
+        capsys, "chip", "read", str(programmed), "--model", "minilm", "--hardware", "paper-pcm-6bit"
+    )
     _one_line_error(code, err, "paper-pcm-6bit")
 
 
@@ -87,8 +124,19 @@ def test_truncated_chip_file(capsys, programmed, tmp_path) -> None:  # type: ign
 
 def test_exit_code_from_a_real_process(tmp_path) -> None:  # type: ignore[no-untyped-def]
     proc = subprocess.run(
-        [sys.executable, "-m", "analora.cli", "hardware", "show", "paper-pcm", "--set", "output_noise_std=-1"],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "analora.cli",
+            "hardware",
+            "show",
+            "paper-pcm",
+            "--set",
+            "output_noise_std=-1",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "periphery.output_noise_std" in proc.stderr

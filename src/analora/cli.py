@@ -16,7 +16,7 @@ from pathlib import Path
 from analora.errors import AnaloraError
 
 
-def _hardware(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _hardware(args: argparse.Namespace):
     from analora.hardware import load_hardware
 
     return load_hardware(args.hardware, args.set or None)
@@ -62,7 +62,9 @@ def cmd_chip_info(args: argparse.Namespace) -> int:
     verify_checksum(args.chip_dir, meta)
     rep = meta.get("report", {})
     if args.json:
-        print(json.dumps({k: v for k, v in meta.items() if k != "report"} | {"report": rep}, indent=2))
+        print(
+            json.dumps({k: v for k, v in meta.items() if k != "report"} | {"report": rep}, indent=2)
+        )
         return 0
     rows = [
         ("model", meta.get("model_name_or_path")),
@@ -110,6 +112,7 @@ def cmd_chip_read(args: argparse.Namespace) -> int:
         num = den = 0.0
         gdc = []
         for _, layer in chip.layers():
+            assert layer.chip_weight is not None
             w_t = layer.chip_weight * layer.mapping_scale.unsqueeze(-1)
             if layer.drift_scale is not None:
                 w_t = w_t * layer.drift_scale.unsqueeze(-1)
@@ -155,13 +158,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = chip.add_parser("program", help=cmd_chip_program.__doc__)
     p.add_argument("--model", required=True, help="local directory, 'minilm', or a Hub id")
-    p.add_argument("--model-class", default="base", help="base (default), sequence-classification, question-answering, causal-lm")
+    p.add_argument(
+        "--model-class",
+        default="base",
+        help="base (default), sequence-classification, question-answering, causal-lm",
+    )
     p.add_argument("--hardware", default="paper-pcm", help="preset name or YAML/JSON file")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a hardware field, e.g. converters.adc_bits=6")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a hardware field, e.g. converters.adc_bits=6",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="directory to write the chip to")
     p.add_argument("--include", action="append", metavar="PATTERN", help="map only matching layers")
-    p.add_argument("--exclude", action="append", metavar="PATTERN", help="keep matching layers digital")
+    p.add_argument(
+        "--exclude", action="append", metavar="PATTERN", help="keep matching layers digital"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a chip already in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_chip_program)
@@ -177,7 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-class", default="base")
     p.add_argument("--hardware", default=None, help="expected hardware (checked against the chip)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
-    p.add_argument("--t-s", type=float, nargs="+", default=[0.0, 3600.0, 86400.0, 31536000.0, 315360000.0], help="ages in seconds")
+    p.add_argument(
+        "--t-s",
+        type=float,
+        nargs="+",
+        default=[0.0, 3600.0, 86400.0, 31536000.0, 315360000.0],
+        help="ages in seconds",
+    )
     p.add_argument("--read-index", type=int, default=0)
     p.set_defaults(func=cmd_chip_read)
 

@@ -46,10 +46,14 @@ def resolve(spec: str) -> str:
     path = Path(spec).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():
-            raise ModelLoadError(f"{spec} holds no config.json: pass a Hugging Face model directory")
+            raise ModelLoadError(
+                f"{spec} holds no config.json: pass a Hugging Face model directory"
+            )
         return str(path)
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
-        raise ModelLoadError(f"model directory {spec} does not exist: pass an existing path or a Hub id")
+        raise ModelLoadError(
+            f"model directory {spec} does not exist: pass an existing path or a Hub id"
+        )
     return spec
 
 
@@ -70,9 +74,11 @@ def load_model(spec: str, model_class: str = "base", **kwargs: Any) -> nn.Module
         if source == spec and not Path(spec).exists():
             raise ModelLoadError(
                 f"could not load {spec!r} from the Hugging Face Hub (unreachable or unknown id: "
-                f"{str(exc).splitlines()[0][:120]}); pass a local model directory with --model PATH "
-                "or use --model minilm"
+                f"{str(exc).splitlines()[0][:120]}); pass a local model directory with "
+                "--model PATH or use --model minilm"
             ) from None
-        raise ModelLoadError(f"could not load model from {source}: {str(exc).splitlines()[0][:200]}") from None
+        raise ModelLoadError(
+            f"could not load model from {source}: {str(exc).splitlines()[0][:200]}"
+        ) from None
     model.eval()
-    return model  # type: ignore[no-any-return]
+    return model

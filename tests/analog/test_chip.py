@@ -48,7 +48,7 @@ def test_programmed_state_never_changes(chip, ids) -> None:  # type: ignore[no-u
 
 
 def test_drift_lowers_raw_weights_and_gdc_compensates(chip) -> None:  # type: ignore[no-untyped-def]
-    name, layer = chip.layers()[0]
+    _, layer = chip.layers()[0]
     chip.read(0.0)
     w0 = layer.chip_weight.abs().mean().item()
     chip.read(10 * 365 * 86400.0)
@@ -60,7 +60,11 @@ def test_drift_lowers_raw_weights_and_gdc_compensates(chip) -> None:  # type: ig
 def test_save_load_round_trip_bit_identical(chip, tiny_bert, ids, tmp_path) -> None:  # type: ignore[no-untyped-def]
     save_chip(chip, tmp_path / "c")
     meta = json.loads((tmp_path / "c" / "chip.json").read_text())
-    assert meta["seed"] == 7 and meta["hardware"]["name"] == "paper-pcm" and "torch" in meta["versions"]
+    assert (
+        meta["seed"] == 7
+        and meta["hardware"]["name"] == "paper-pcm"
+        and "torch" in meta["versions"]
+    )
     loaded = load_chip(tmp_path / "c", copy.deepcopy(tiny_bert))
     assert loaded.fingerprint() == chip.fingerprint()
     with torch.no_grad():

@@ -8,7 +8,9 @@ from analora.hardware import load_hardware
 W_SHAPE = (600, 1030)  # uneven input chunks, two output chunks
 
 
-def _layer(preset: str, overrides: dict | None = None, seed: int = 0) -> tuple[AnalogLinear, torch.Tensor, torch.Tensor]:
+def _layer(
+    preset: str, overrides: dict | None = None, seed: int = 0
+) -> tuple[AnalogLinear, torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     w = torch.randn(*W_SHAPE, generator=g) * 0.05
     b = torch.randn(W_SHAPE[0], generator=g) * 0.1
@@ -93,17 +95,26 @@ def test_weights_are_mapped_channelwise_and_clipped() -> None:
 
 
 def test_bound_management_per_vector() -> None:
-    over = {"output_noise_std": 0.0, "tile.max_inputs": 2048, "learn_out_scale": False, "clip_sigma": None}
+    over = {
+        "output_noise_std": 0.0,
+        "tile.max_inputs": 2048,
+        "learn_out_scale": False,
+        "clip_sigma": None,
+    }
     w = torch.ones(4, 256)
     small = torch.full((1, 256), 0.01)
     small[0, 0] = 1.0  # abs-max 1, output ~ 3.55: fits the bound of 12
     big = torch.ones(1, 256)  # output 256: saturates, needs reduction
     for mode, expect_same in (("iterative", True), ("iterative-batch", False)):
-        layer = AnalogLinear.from_digital(w, None, load_hardware("paper-pcm", {**over, "bound_management": mode}))
+        layer = AnalogLinear.from_digital(
+            w, None, load_hardware("paper-pcm", {**over, "bound_management": mode})
+        )
         layer.eval()
         alone = layer(small)
         together = layer(torch.cat([small, big]))
         assert torch.equal(alone, together[:1]) is expect_same, mode
         assert together[1].tolist() == pytest.approx([256.0] * 4, rel=0.02)
-    clipped = AnalogLinear.from_digital(w, None, load_hardware("paper-pcm", {**over, "bound_management": "none"}))
+    clipped = AnalogLinear.from_digital(
+        w, None, load_hardware("paper-pcm", {**over, "bound_management": "none"})
+    )
     assert clipped(big).max().item() == pytest.approx(12.0, rel=1e-3)

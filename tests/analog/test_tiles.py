@@ -6,7 +6,12 @@ from analora.analog.tiles import TileGeometry, split_sizes
 
 @pytest.mark.parametrize(
     ("size", "max_size", "expected"),
-    [(384, 512, (384,)), (1536, 512, (512, 512, 512)), (1025, 512, (342, 342, 341)), (513, 512, (257, 256))],
+    [
+        (384, 512, (384,)),
+        (1536, 512, (512, 512, 512)),
+        (1025, 512, (342, 342, 341)),
+        (513, 512, (257, 256)),
+    ],
 )
 def test_split_sizes_follow_aihwkit(size: int, max_size: int, expected: tuple) -> None:
     assert split_sizes(size, max_size) == expected

@@ -58,7 +58,9 @@ def test_configs_are_frozen() -> None:
 def test_overrides_dotted_bare_and_strings() -> None:
     hw = load_hardware("paper-pcm", ["converters.adc_bits=6", "output_noise_std=0.0"])
     assert hw.converters.adc_bits == 6 and hw.periphery.output_noise_std == 0.0
-    hw = load_hardware("paper-pcm").with_overrides({"adc_bits": None, "converters.dac_bits": "null"})
+    hw = load_hardware("paper-pcm").with_overrides(
+        {"adc_bits": None, "converters.dac_bits": "null"}
+    )
     assert hw.converters.adc_bits is None and hw.converters.dac_bits is None
     assert hw.fingerprint() != load_hardware("paper-pcm").fingerprint()
 

@@ -14,9 +14,9 @@ def test_programming_noise_std() -> None:
     expected = [0.26348, 0.26348 + 1.9650 / 2 - 1.1731 / 4, 0.26348 + 1.9650 - 1.1731]
     assert pcm.programming_noise_std_uS(g).tolist() == pytest.approx(expected, rel=1e-6)
     # The std scales with g_max: same u, g_max 50 -> twice the std.
-    assert pcm.programming_noise_std_uS(torch.tensor([50.0]), g_max_uS=50.0).item() == pytest.approx(
-        2 * expected[2], rel=1e-6
-    )
+    assert pcm.programming_noise_std_uS(
+        torch.tensor([50.0]), g_max_uS=50.0
+    ).item() == pytest.approx(2 * expected[2], rel=1e-6)
 
 
 def test_programming_clamps_at_zero() -> None:
@@ -47,7 +47,9 @@ def test_read_noise() -> None:
     assert pcm.read_noise_time_factor(0.0) == pytest.approx(math.sqrt(math.log(20.00000025 / 5e-7)))
     # With z = 1 and no drift: G = G_prog (1 + Q * time factor).
     g = pcm.read_conductances_uS(torch.tensor([25.0]), torch.zeros(1), 0.0, torch.ones(1))
-    assert g.item() == pytest.approx(25.0 * (1 + 0.0088 * pcm.read_noise_time_factor(0.0)), rel=1e-5)
+    assert g.item() == pytest.approx(
+        25.0 * (1 + 0.0088 * pcm.read_noise_time_factor(0.0)), rel=1e-5
+    )
 
 
 def test_pair_conductances_and_gdc() -> None:

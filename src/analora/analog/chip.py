@@ -188,11 +188,15 @@ def program(
         for k, (name, layer) in enumerate(layers):
             w = layer.tile_weight.detach()
             blocks = layer.geometry.blocks
-            st = dev.program(w, layer.geometry.tile_max(w), generator(seed, "program", name), blocks)
+            st = dev.program(
+                w, layer.geometry.tile_max(w), generator(seed, "program", name), blocks
+            )
             st["mapping_scale"] = layer.mapping_scale.detach().clone()
             if hw.drift_compensation.method == "global":
                 w0 = dev.programmed_weights(st, blocks)
-                st["gdc_reference"] = drift_readout(layer, w0, generator(seed, "gdc-reference", name))
+                st["gdc_reference"] = drift_readout(
+                    layer, w0, generator(seed, "gdc-reference", name)
+                )
             state[name] = st
             if progress is not None:
                 progress(name, k + 1, len(layers))

@@ -102,8 +102,9 @@ def mappable_layers(
 
 
 def _digital_weight(module: nn.Module) -> torch.Tensor:
-    w = module.weight.detach()
-    return w.T if _is_conv1d(module) else w
+    w = module.weight
+    assert isinstance(w, torch.Tensor)
+    return w.detach().T if _is_conv1d(module) else w.detach()
 
 
 def weights_fingerprint(named: Sequence[tuple[str, torch.Tensor]]) -> str:
@@ -191,8 +192,13 @@ def conversion_report(model: nn.Module) -> ConversionReport | None:
     rep = ConversionReport(hardware=layers[0][1].hardware.name, model_fingerprint=fingerprint)
     for name, layer in layers:
         rep.layers.append(
-            LayerReport(name, layer.in_features, layer.out_features, layer.n_tiles,
-                        layer.in_features * layer.out_features)
+            LayerReport(
+                name,
+                layer.in_features,
+                layer.out_features,
+                layer.n_tiles,
+                layer.in_features * layer.out_features,
+            )
         )
     analog_ids = {id(m.tile_weight) for _, m in layers}
     rep.digital_params = sum(p.numel() for p in model.parameters() if id(p) not in analog_ids)

@@ -27,9 +27,7 @@ from analora.analog.tiles import TileGeometry
 from analora.hardware.config import HardwareConfig
 
 
-def map_weight(
-    weight: Tensor, geometry: TileGeometry, hw: HardwareConfig
-) -> tuple[Tensor, Tensor]:
+def map_weight(weight: Tensor, geometry: TileGeometry, hw: HardwareConfig) -> tuple[Tensor, Tensor]:
     """Digital ``[out, in]`` weights -> (normalised tile weights ``[n_in, out,
     c]``, mapping scales ``[n_in, out]``) such that ``weight ~ w * scale``
     (equal up to clipping).
@@ -70,6 +68,10 @@ def _range(w: Tensor, geometry: TileGeometry, mode: str) -> Tensor:
 class AnalogLinear(nn.Module):
     """A linear layer whose weight matrix is held on analog tiles."""
 
+    mapping_scale: Tensor
+    chip_weight: Tensor | None
+    drift_scale: Tensor | None
+
     def __init__(
         self, in_features: int, out_features: int, bias: bool, hardware: HardwareConfig
     ) -> None:
@@ -82,7 +84,9 @@ class AnalogLinear(nn.Module):
         )
         self.settings = MVMSettings.from_hardware(hardware)
         g = self.geometry
-        self.tile_weight = nn.Parameter(torch.zeros(g.n_in, out_features, g.chunk), requires_grad=False)
+        self.tile_weight = nn.Parameter(
+            torch.zeros(g.n_in, out_features, g.chunk), requires_grad=False
+        )
         self.register_buffer("mapping_scale", torch.ones(g.n_in, out_features))
         self.out_scale: nn.Parameter | None = None
         if hardware.mapping.learn_out_scale:
@@ -95,7 +99,9 @@ class AnalogLinear(nn.Module):
         self.generator: torch.Generator | None = None
 
     @classmethod
-    def from_digital(cls, weight: Tensor, bias: Tensor | None, hardware: HardwareConfig) -> AnalogLinear:
+    def from_digital(
+        cls, weight: Tensor, bias: Tensor | None, hardware: HardwareConfig
+    ) -> AnalogLinear:
         """Map a digital ``[out, in]`` weight (and bias) onto tiles."""
         out_features, in_features = weight.shape
         layer = cls(in_features, out_features, bias is not None, hardware)
@@ -146,7 +152,7 @@ class AnalogLinear(nn.Module):
             with torch.no_grad():
                 noise = torch.randn(w.shape, generator=self.generator)
                 noise.mul_(self.geometry.tile_max(w) * std)
-            w = w + noise
+            return w + noise
         return w
 
     def forward(self, x: Tensor) -> Tensor:

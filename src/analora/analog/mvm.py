@@ -171,7 +171,7 @@ class _AnalogLinearFn(torch.autograd.Function):
     backward. Returns ``[N, out]`` (scales applied, tiles summed)."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         xp: Tensor,
         w: Tensor,
@@ -190,7 +190,9 @@ class _AnalogLinearFn(torch.autograd.Function):
         return y.sum(dim=0) if y.shape[0] > 1 else y[0]
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None, None, None]:  # type: ignore[override]
+    def backward(
+        ctx: Any, grad: Tensor
+    ) -> tuple[Tensor | None, Tensor | None, None, None, None, None]:
         xp, w, scale, mask = ctx.saved_tensors
         g = grad if grad.dim() == 3 else grad.unsqueeze(0)  # [n_in or 1, N, out]
         if scale is not None:
@@ -222,4 +224,4 @@ def analog_linear(
     factors; a learned scale that trains is applied by the caller on the
     per-tile outputs instead.
     """
-    return _AnalogLinearFn.apply(xp, w, scale, s, gen, sum_tiles)  # type: ignore[no-any-return]
+    return _AnalogLinearFn.apply(xp, w, scale, s, gen, sum_tiles)

@@ -82,7 +82,9 @@ def save_chip(chip: Chip, out_dir: str | Path, overwrite: bool = False) -> Path:
             "device": chip.device.name,
             "seed": chip.seed,
             "model_fingerprint": chip.model_fingerprint,
-            "model_name_or_path": getattr(getattr(chip.model, "config", None), "_name_or_path", None),
+            "model_name_or_path": getattr(
+                getattr(chip.model, "config", None), "_name_or_path", None
+            ),
             "fingerprint": chip.fingerprint(),
             "layers": list(chip.state),
             "report": chip.report.to_dict(),
@@ -111,21 +113,36 @@ def read_chip_meta(chip_dir: str | Path) -> dict[str, Any]:
     """The metadata of a chip directory, checked for format and completeness."""
     d = Path(chip_dir)
     if not d.is_dir():
-        raise ChipError(f"{d} is not a directory: pass a chip directory written by 'analora chip program'")
+        raise ChipError(
+            f"{d} is not a directory: pass a chip directory written by 'analora chip program'"
+        )
     meta_path = d / META
     if not meta_path.is_file():
-        raise ChipError(f"{d} holds no {META}: pass a chip directory written by 'analora chip program'")
+        raise ChipError(
+            f"{d} holds no {META}: pass a chip directory written by 'analora chip program'"
+        )
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ChipError(f"{meta_path} is unreadable ({exc.__class__.__name__}): re-program the chip") from None
+        raise ChipError(
+            f"{meta_path} is unreadable ({exc.__class__.__name__}): re-program the chip"
+        ) from None
     missing = [
         k
-        for k in ("format", "hardware", "seed", "model_fingerprint", "fingerprint", "tensors_sha256")
+        for k in (
+            "format",
+            "hardware",
+            "seed",
+            "model_fingerprint",
+            "fingerprint",
+            "tensors_sha256",
+        )
         if k not in meta
     ]
     if missing or meta.get("format") != FORMAT:
-        raise ChipError(f"{meta_path} is not an {FORMAT} file (missing {missing}): re-program the chip")
+        raise ChipError(
+            f"{meta_path} is not an {FORMAT} file (missing {missing}): re-program the chip"
+        )
     return meta
 
 
@@ -136,7 +153,8 @@ def verify_checksum(chip_dir: str | Path, meta: dict[str, Any]) -> None:
         raise ChipError(f"{chip_dir} holds no {TENSORS}: the chip is incomplete, re-program it")
     if _sha256(tensor_path) != meta["tensors_sha256"]:
         raise ChipError(
-            f"{tensor_path} does not match its checksum (truncated or modified): re-program the chip"
+            f"{tensor_path} does not match its checksum (truncated or modified): "
+            "re-program the chip"
         )
 
 
@@ -188,14 +206,19 @@ def load_chip(
         raise ChipError(f"{tensor_path} is unreadable ({exc}): re-program the chip") from None
     state: dict[str, dict[str, Tensor]] = {}
     for key, t in flat.items():
-        layer, _, name = key.partition("::")
-        state.setdefault(layer, {})[name] = t
+        layer_key, _, tensor_name = key.partition("::")
+        state.setdefault(layer_key, {})[tensor_name] = t
     names = {n for n, _ in analog_layers(model)}
     if set(state) != names:
-        raise ChipError(f"the chip in {d} maps other layers than this model: load the model it was programmed from")
-    for name, layer in analog_layers(model):
-        if not torch.equal(state[name]["mapping_scale"], layer.mapping_scale):
-            raise ChipError(f"layer {name} of the chip in {d} was mapped differently: re-program the chip")
+        raise ChipError(
+            f"the chip in {d} maps other layers than this model: "
+            "load the model it was programmed from"
+        )
+    for layer_name, layer in analog_layers(model):
+        if not torch.equal(state[layer_name]["mapping_scale"], layer.mapping_scale):
+            raise ChipError(
+                f"layer {layer_name} of the chip in {d} was mapped differently: re-program the chip"
+            )
     device_name = meta.get("device", hardware.device.model)
     dev = device if device is not None else make_device(hardware.device)
     if dev.name != device_name:

@@ -128,11 +128,9 @@ class AihwkitDevice:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_seed_from(generator))
             for i, o0, o1, c in blocks:
-                params: list[Tensor | None]
-                if drift is None:
-                    params = [None, None]
-                else:
-                    params = [d[i, o0:o1, :c] for d in drift]
+                params: list[Tensor | None] = (
+                    [None, None] if drift is None else [d[i, o0:o1, :c] for d in drift]
+                )
                 out[i, o0:o1, :c] = self.noise_model.apply_drift_noise(
                     w_prog[i, o0:o1, :c], params, float(t_s)
                 )
@@ -210,7 +208,9 @@ def rpu_config_for(hw: Any) -> Any:
         )
         rpu.noise_model.prog_coeff_g_max_reference = d.prog_coeffs_g_max_uS
     elif d.model.startswith("aihwkit:"):
-        rpu.noise_model = AihwkitDevice.from_name(d.model.split(":", 1)[1], g_max_uS=d.g_max_uS).noise_model
+        rpu.noise_model = AihwkitDevice.from_name(
+            d.model.split(":", 1)[1], g_max_uS=d.g_max_uS
+        ).noise_model
     rpu.drift_compensation = (
         GlobalDriftCompensation() if hw.drift_compensation.method == "global" else None
     )

@@ -114,9 +114,7 @@ class ConverterConfig:
             self.section, "output_bound", self.output_bound, 0.0, optional=True, lo_open=True
         )
         if self.adc_bits is not None and self.output_bound is None:
-            raise _err(
-                self.section, "output_bound", None, "a positive number when adc_bits is set"
-            )
+            raise _err(self.section, "output_bound", None, "a positive number when adc_bits is set")
 
     @property
     def input_step(self) -> float | None:
@@ -190,7 +188,9 @@ class MappingConfig:
     paper's text)."""
 
     def __post_init__(self) -> None:
-        _check_choice(self.section, "weight_scaling", self.weight_scaling, ("channel", "tile", "none"))
+        _check_choice(
+            self.section, "weight_scaling", self.weight_scaling, ("channel", "tile", "none")
+        )
         _check_bool(self.section, "learn_out_scale", self.learn_out_scale)
         _check_float(self.section, "clip_sigma", self.clip_sigma, 0.0, optional=True, lo_open=True)
         _check_choice(self.section, "clip_scope", self.clip_scope, ("tile", "channel"))
@@ -331,7 +331,9 @@ class HardwareConfig:
             names = [f.name for f in fields(sec_cls)]
             for k in raw:
                 if k not in names:
-                    raise ConfigError(f"{key}.{k}", raw[k], f"a field of {key}{did_you_mean(k, names)}")
+                    raise ConfigError(
+                        f"{key}.{k}", raw[k], f"a field of {key}{did_you_mean(k, names)}"
+                    )
             kwargs[key] = sec_cls(**{k: _coerce(sec_cls, k, v) for k, v in raw.items()})
         return cls(**kwargs)
 

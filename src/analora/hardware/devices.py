@@ -29,7 +29,10 @@ Block = tuple[int, int, int, int]
 class DeviceModel(Protocol):
     """What the chip needs from a device model."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Short name recorded with the chip, e.g. ``pcm``."""
+        ...
 
     def program(
         self, w: Tensor, w_max: Tensor, generator: torch.Generator, blocks: list[Block]

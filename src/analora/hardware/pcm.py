@@ -26,7 +26,9 @@ G_REL_FLOOR = 1e-7
 """Lower clip of |G / g_max| before taking its log (aihwkit ``_ZERO_CLIP``)."""
 
 
-def pair_conductances_uS(w: Tensor, w_max: Tensor | float, g_max_uS: float) -> tuple[Tensor, Tensor]:
+def pair_conductances_uS(
+    w: Tensor, w_max: Tensor | float, g_max_uS: float
+) -> tuple[Tensor, Tensor]:
     """Target conductances of a differential pair: ``G+ = clamp(k w, 0, g_max)``,
     ``G- = clamp(-k w, 0, g_max)`` with ``k = g_max / w_max`` (w_max: the
     tile's max |w|, broadcastable to ``w``)."""

@@ -20,7 +20,9 @@ _PRESET_DIR = resources.files("analora.hardware") / "presets"
 
 def preset_names() -> list[str]:
     """Names of the shipped presets."""
-    return sorted(p.name[: -len(".yaml")] for p in _PRESET_DIR.iterdir() if p.name.endswith(".yaml"))
+    return sorted(
+        p.name[: -len(".yaml")] for p in _PRESET_DIR.iterdir() if p.name.endswith(".yaml")
+    )
 
 
 def _read_yaml(text: str, source: str) -> dict[str, Any]:
@@ -60,8 +62,10 @@ def _preset_dict(name: str) -> dict[str, Any]:
     names = preset_names()
     if name not in names:
         raise ConfigError(
-            "hardware", name, f"a preset ({', '.join(names)}) or a .yaml/.json file"
-            f"{did_you_mean(name, names)}", "--hardware"
+            "hardware",
+            name,
+            f"a preset ({', '.join(names)}) or a .yaml/.json file{did_you_mean(name, names)}",
+            "--hardware",
         )
     text = (_PRESET_DIR / f"{name}.yaml").read_text(encoding="utf-8")
     return _read_yaml(text, f"preset {name}")
