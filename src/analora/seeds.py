@@ -9,8 +9,10 @@ the order in which other draws happen.
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
+from torch import Tensor
 
 
 def derive_seed(*parts: object) -> int:
@@ -27,3 +29,54 @@ def derive_seed(*parts: object) -> int:
 def generator(*parts: object) -> torch.Generator:
     """A CPU torch generator seeded by :func:`derive_seed` of ``parts``."""
     return torch.Generator().manual_seed(derive_seed(*parts))
+
+
+# Gaussian noise in parallel. torch's CPU ``normal_`` runs on one thread, and
+# the analog forward draws one normal per output (tens of millions per
+# MiniLM batch), so large draws are split into a fixed number of chunks, each
+# with its own generator seeded from the caller's generator, and filled by a
+# small thread pool (``normal_`` releases the GIL). The split does not depend
+# on the number of threads, so the bits are the same on any machine.
+_CHUNKS = 2
+_PARALLEL_MIN = 1 << 18
+_pool: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=_CHUNKS, thread_name_prefix="analora-rng")
+    return _pool
+
+
+def normal_(out: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Fill a contiguous tensor with N(0, 1) draws, in place.
+
+    Small tensors draw straight from ``generator`` (the global RNG when None).
+    Large ones advance it by one draw, which seeds ``_CHUNKS`` child generators.
+    """
+    n = out.numel()
+    if n < _PARALLEL_MIN:
+        return out.normal_(generator=generator)
+    parent = int(torch.randint(0, 2**62, (1,), generator=generator).item())
+    flat = out.view(-1)
+    bounds = [n * k // _CHUNKS for k in range(_CHUNKS + 1)]
+    gens = [torch.Generator().manual_seed(derive_seed(parent, k)) for k in range(_CHUNKS)]
+    chunks = [flat[bounds[k] : bounds[k + 1]] for k in range(_CHUNKS)]
+    if torch.get_num_threads() < 2:
+        for c, g in zip(chunks, gens, strict=True):
+            c.normal_(generator=g)
+        return out
+    futures = [
+        _executor().submit(c.normal_, generator=g)
+        for c, g in zip(chunks[1:], gens[1:], strict=True)
+    ]
+    chunks[0].normal_(generator=gens[0])
+    for f in futures:
+        f.result()
+    return out
+
+
+def randn(shape: tuple[int, ...] | torch.Size, generator: torch.Generator | None = None) -> Tensor:
+    """A new float32 tensor of N(0, 1) draws (see :func:`normal_`)."""
+    return normal_(torch.empty(shape), generator)

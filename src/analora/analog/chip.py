@@ -46,7 +46,9 @@ def drift_readout(layer: AnalogLinear, w: Tensor, gen: torch.Generator) -> Tenso
     """``[n_in, n_out]``: mean |out| of each tile's response to the identity
     (one unit vector per tile input) through the full analog forward."""
     g = layer.geometry
-    eye = torch.eye(g.chunk).unsqueeze(0).repeat(g.n_in, 1, 1)  # [n_in, c, c]
+    # Row k drives input k of every input chunk at once; chunks are separate
+    # tiles with their own input scaling and ADCs, so they do not interact.
+    eye = torch.eye(g.chunk).unsqueeze(1).expand(g.chunk, g.n_in, g.chunk)  # [c, n_in, c]
     q, row_factor, _ = analog_forward(eye, w, layer.settings, gen)
     out = q * row_factor  # [n_in, c, out], normalised tile outputs
     beta = torch.empty(g.n_in, g.n_out)

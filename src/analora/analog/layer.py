@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from analora import seeds
 from analora.analog.mvm import MVMSettings, analog_linear
 from analora.analog.tiles import TileGeometry
 from analora.hardware.config import HardwareConfig
@@ -97,6 +98,7 @@ class AnalogLinear(nn.Module):
         self.register_buffer("drift_scale", None, persistent=False)
         self.weight_source = "target"
         self.generator: torch.Generator | None = None
+        self._tile_max: Tensor | None = None  # of frozen target weights
 
     @classmethod
     def from_digital(
@@ -116,6 +118,7 @@ class AnalogLinear(nn.Module):
         w, scale = map_weight(weight, self.geometry, self.hardware)
         self.tile_weight.data.copy_(w)
         self.mapping_scale.copy_(scale)
+        self._tile_max = None
         if self.out_scale is not None:
             self.out_scale.data.fill_(1.0)
 
@@ -150,8 +153,13 @@ class AnalogLinear(nn.Module):
             # aihwkit ADD_NORMAL with rel_to_actual_wmax: std relative to the
             # tile's max |w|, a fresh draw per forward pass.
             with torch.no_grad():
-                noise = torch.randn(w.shape, generator=self.generator)
-                noise.mul_(self.geometry.tile_max(w) * std)
+                if w.requires_grad:
+                    w_max = self.geometry.tile_max(w)
+                else:
+                    if self._tile_max is None:
+                        self._tile_max = self.geometry.tile_max(w)
+                    w_max = self._tile_max
+                noise = seeds.randn(w.shape, self.generator).mul_(w_max * std)
             return w + noise
         return w
 
@@ -169,12 +177,12 @@ class AnalogLinear(nn.Module):
         if self.out_scale is not None and self.out_scale.requires_grad:
             per_tile = analog_linear(xp, w, scale, self.settings, self.generator, sum_tiles=False)
             y = (per_tile * self.out_scale.unsqueeze(1)).sum(dim=0)
+            if self.bias is not None:
+                y = y + self.bias
         else:
             if self.out_scale is not None:
                 scale = self.out_scale if scale is None else scale * self.out_scale
-            y = analog_linear(xp, w, scale, self.settings, self.generator)
-        if self.bias is not None:
-            y = y + self.bias
+            y = analog_linear(xp, w, scale, self.settings, self.generator, bias=self.bias)
         return y.reshape(*lead, self.out_features).to(dtype)
 
     @torch.no_grad()

@@ -16,7 +16,9 @@ Bound management re-runs an input vector whose output saturates the ADC with
 
 Implementation notes (speed): inputs are turned into integer DAC codes and the
 weights are pre-multiplied by ``s_in / s_out``, so the matmul yields ADC codes
-directly and each quantiser is one in-place ``round_``. Gradients are
+directly and each quantiser is one in-place ``round_``; the output noise is
+added inside the GEMM (``addmm`` with the noise as its input) and drawn in
+parallel (:func:`analora.seeds.normal_`). Gradients are
 straight-through (the quantisers and the noise count as identity), computed in
 one custom autograd function so that no intermediate is kept for backward:
 ``dy/dx_i = scale_i * w_i`` and, when the analog weights train,
@@ -25,12 +27,15 @@ one custom autograd function so that no intermediate is kept for backward:
 
 from __future__ import annotations
 
+import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from analora import seeds
 from analora.hardware.config import HardwareConfig
 
 
@@ -83,9 +88,31 @@ class MVMSettings:
         )
 
 
-def _dac_codes(x: Tensor, inv: Tensor | float, s: MVMSettings) -> Tensor:
-    """Input codes ``x * inv``, rounded and clamped by the DAC (new tensor)."""
-    codes = x * inv
+def abs_max(x: Tensor) -> Tensor:
+    """``max |x|`` over the last dimension, keepdim (two fast reductions
+    instead of an ``abs`` temporary)."""
+    return torch.maximum(x.amax(dim=-1, keepdim=True), x.amin(dim=-1, keepdim=True).neg_())
+
+
+_local = threading.local()
+
+
+def _scratch(role: str, shape: tuple[int, ...]) -> Tensor:
+    """A reusable per-thread buffer for intermediates that never leave the
+    forward pass. Fresh large tensors cost page faults on first touch (the CPU
+    allocator returns them to the OS), comparable to the arithmetic itself."""
+    pool = getattr(_local, "pool", None)
+    if pool is None:
+        pool = _local.pool = {}
+    buf = pool.get(role)
+    if buf is None or buf.numel() < math.prod(shape):
+        buf = pool[role] = torch.empty(math.prod(shape))
+    return buf[: math.prod(shape)].view(shape)
+
+
+def _dac_codes(x: Tensor, inv: Tensor | float, s: MVMSettings, reuse: bool = False) -> Tensor:
+    """Input codes ``x * inv``, rounded and clamped by the DAC."""
+    codes = torch.mul(x, inv, out=_scratch("codes", tuple(x.shape))) if reuse else x * inv
     if s.input_step is not None:
         codes.round_()
         if s.clamp_input:
@@ -94,21 +121,21 @@ def _dac_codes(x: Tensor, inv: Tensor | float, s: MVMSettings) -> Tensor:
     return codes
 
 
-def _adc(v: Tensor, s: MVMSettings, noise_codes: float, gen: torch.Generator | None) -> Tensor:
-    """Output noise then ADC rounding, in place, in output-code units."""
-    if noise_codes > 0.0:
-        noise = torch.empty_like(v).normal_(generator=gen)
-        v.add_(noise, alpha=noise_codes)
-    if s.output_step is not None:
-        v.round_()
-    return v
+def _noisy_matmul(codes: Tensor, w_t: Tensor, noise_codes: float, out: Tensor) -> Tensor:
+    """``out = codes @ w_t + noise_codes * out`` for one input chunk: ``out``
+    holds N(0, 1) draws (or anything, when ``noise_codes`` is 0), so the noise
+    is added in the GEMM's accumulator (``addmm_``) at no extra pass.
+
+    ``codes``: ``[N, c]`` (may be strided), ``w_t``: ``[c, out]``.
+    """
+    if noise_codes <= 0.0:
+        return torch.mm(codes, w_t, out=out)
+    return out.addmm_(codes, w_t, beta=noise_codes)
 
 
-def _matmul(codes: Tensor, w: Tensor) -> Tensor:
-    """``[n_in, N, c] @ [n_in, out, c]^T -> [n_in, N, out]``."""
-    if codes.shape[0] == 1:
-        return (codes[0] @ w[0].T).unsqueeze(0)
-    return torch.bmm(codes, w.transpose(1, 2))
+def _row_exceeds(q: Tensor, bound: float) -> Tensor:
+    """``[..., N]`` bool: rows with any |q| > bound."""
+    return (q.amax(dim=-1) > bound) | (q.amin(dim=-1) < -bound)
 
 
 def analog_forward(
@@ -117,58 +144,73 @@ def analog_forward(
     """Raw tile outputs for packed inputs, without digital scales.
 
     Args:
-        xp: ``[n_in, N, c]`` packed inputs.
+        xp: ``[N, n_in, c]`` packed inputs.
         w: ``[n_in, out, c]`` normalised effective weights.
     Returns:
         ``q`` ``[n_in, N, out]`` ADC codes, ``row_factor`` ``[n_in, N, 1]``
         such that the tile output is ``q * row_factor``, and a bool mask of
-        outputs that stayed clipped (None when nothing clipped).
+        outputs that are not clipped (None when nothing clipped). ``q`` is a
+        scratch buffer, valid until the next call in this thread.
     """
     step_in = s.input_step or 1.0
     step_out = s.output_step or 1.0
+    n, n_in = xp.shape[0], xp.shape[1]
     if s.input_scaling:
-        a = xp.abs().amax(dim=-1, keepdim=True)
+        a = abs_max(xp)  # [N, n_in, 1]
         a = torch.where(a > 0, a, torch.ones_like(a))
     else:
-        a = torch.ones(xp.shape[0], xp.shape[1], 1, dtype=xp.dtype)
-    w_codes = w * (step_in / step_out) if step_in != step_out else w
+        a = torch.ones(n, n_in, 1)
+    # [n_in, c, out] weights in ADC codes per DAC code.
+    w_t = (w * (step_in / step_out) if step_in != step_out else w).transpose(1, 2)
     noise_codes = s.output_noise_std / step_out
     bound = None if s.output_bound is None else s.output_bound / step_out
 
-    codes = _dac_codes(xp, 1.0 / (a * step_in), s) if s.input_scaling or s.input_step else xp
-    q = _adc(_matmul(codes, w_codes), s, noise_codes, gen)
-    reduction = torch.ones_like(a)
+    quantise = s.input_scaling or s.input_step is not None
+    codes = _dac_codes(xp, 1.0 / (a * step_in), s, reuse=True) if quantise else xp
+    q = _scratch("q", (n_in, n, w.shape[1]))
+    if noise_codes > 0.0:
+        seeds.normal_(q, gen)  # one draw for all tiles: one parallel fill
+    for i in range(n_in):
+        _noisy_matmul(codes[:, i], w_t[i], noise_codes, out=q[i])
+    if s.output_step is not None:
+        q.round_()
+    a = a.transpose(0, 1)  # [n_in, N, 1]
     if bound is None:
         return q, a * step_out, None
 
+    reduction = torch.ones_like(a)
+    clipping = _row_exceeds(q, bound)  # [n_in, N]
     if s.bound_management != "none":
-        clipping = q.abs().amax(dim=-1) > bound  # [n_in, N]
         r = 1.0
         while r < s.bm_max_reduction and bool(clipping.any()):
             r *= 2.0
-            for i in range(xp.shape[0]):
+            for i in range(n_in):
                 rows = clipping[i]
-                if s.bound_management == "iterative-batch":
-                    rows = torch.ones_like(rows) if bool(rows.any()) else rows
+                if s.bound_management == "iterative-batch" and bool(rows.any()):
+                    rows = torch.ones_like(rows)
                 idx = rows.nonzero().squeeze(1)
                 if idx.numel() == 0:
                     continue
-                c = _dac_codes(xp[i, idx], 1.0 / (a[i, idx] * (r * step_in)), s)
-                qi = _adc(c @ w_codes[i].T, s, noise_codes, gen)
+                c = _dac_codes(xp[idx, i], 1.0 / (a[i, idx] * (r * step_in)), s)
+                qi = torch.empty(len(idx), w.shape[1])
+                if noise_codes > 0.0:
+                    seeds.normal_(qi, gen)
+                _noisy_matmul(c, w_t[i], noise_codes, out=qi)
+                if s.output_step is not None:
+                    qi.round_()
                 q[i, idx] = qi
                 reduction[i, idx] = r
-                clipping[i, idx] = qi.abs().amax(dim=-1) > bound
-    over = q.abs() > bound
+                clipping[i, idx] = _row_exceeds(qi, bound)
     mask = None
-    if bool(over.any()):
+    if bool(clipping.any()):
+        mask = q.abs() <= bound
         q.clamp_(-bound, bound)
-        mask = ~over
-    return q, a * reduction * step_out, mask
+    return q, a.mul(reduction).mul_(step_out), mask
 
 
 class _AnalogLinearFn(torch.autograd.Function):
-    """Forward of :func:`analog_forward` plus digital scales; straight-through
-    backward. Returns ``[N, out]`` (scales applied, tiles summed)."""
+    """Forward of :func:`analog_forward` plus digital scales and bias;
+    straight-through backward."""
 
     @staticmethod
     def forward(
@@ -176,37 +218,54 @@ class _AnalogLinearFn(torch.autograd.Function):
         xp: Tensor,
         w: Tensor,
         scale: Tensor | None,
+        bias: Tensor | None,
         s: MVMSettings,
         gen: torch.Generator | None,
         sum_tiles: bool,
     ) -> Tensor:
         q, row_factor, mask = analog_forward(xp, w, s, gen)
-        y = q.mul_(row_factor)
+        y = q.mul_(row_factor)  # [n_in, N, out], scratch
+        ctx.save_for_backward(xp if w.requires_grad else None, w, scale, mask)
+        ctx.has_bias = bias is not None
+        # Every return below is a fresh tensor (y is a scratch buffer).
+        if not sum_tiles:
+            assert bias is None, "per-tile outputs carry no bias"
+            return y * scale.unsqueeze(1) if scale is not None else y.clone()
+        if y.shape[0] == 1:
+            y0 = y[0]
+            if scale is None:
+                return y0.clone() if bias is None else y0 + bias
+            return y0 * scale[0] if bias is None else torch.addcmul(bias, y0, scale[0])
         if scale is not None:
             y.mul_(scale.unsqueeze(1))
-        ctx.save_for_backward(xp if w.requires_grad else None, w, scale, mask)
-        if not sum_tiles:
-            return y
-        return y.sum(dim=0) if y.shape[0] > 1 else y[0]
+        out = y.sum(dim=0)
+        return out if bias is None else out.add_(bias)
 
     @staticmethod
-    def backward(
-        ctx: Any, grad: Tensor
-    ) -> tuple[Tensor | None, Tensor | None, None, None, None, None]:
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         xp, w, scale, mask = ctx.saved_tensors
+        n_in = w.shape[0]
+        grad_bias = grad.sum(dim=0) if ctx.has_bias and ctx.needs_input_grad[3] else None
         g = grad if grad.dim() == 3 else grad.unsqueeze(0)  # [n_in or 1, N, out]
-        if scale is not None:
-            g = g * scale.unsqueeze(1)
-        if g.shape[0] != w.shape[0]:
-            g = g.expand(w.shape[0], -1, -1)
-        if mask is not None:
+        if g.shape[0] != n_in:
+            g = g.expand(n_in, -1, -1)
+        if mask is not None:  # outputs the ADC clipped pass no gradient
             g = g * mask
         grad_x = grad_w = None
         if ctx.needs_input_grad[0]:
-            grad_x = (g[0] @ w[0]).unsqueeze(0) if w.shape[0] == 1 else torch.bmm(g, w)
+            # (g * scale) @ w == g @ (scale[:, None] * w): scale the small side.
+            ws = w * scale.unsqueeze(-1) if scale is not None else w
+            if n_in == 1:
+                grad_x = (g[0] @ ws[0]).unsqueeze(1)
+            else:
+                grad_x = torch.empty(g.shape[1], n_in, w.shape[2])
+                for i in range(n_in):
+                    torch.mm(g[i], ws[i], out=grad_x[:, i])
         if ctx.needs_input_grad[1] and xp is not None:
-            grad_w = torch.bmm(g.transpose(1, 2), xp)
-        return grad_x, grad_w, None, None, None, None
+            grad_w = torch.stack([g[i].T @ xp[:, i] for i in range(n_in)])  # [n_in, out, c]
+            if scale is not None:
+                grad_w.mul_(scale.unsqueeze(-1))
+        return grad_x, grad_w, None, grad_bias, None, None, None
 
 
 def analog_linear(
@@ -216,12 +275,14 @@ def analog_linear(
     s: MVMSettings,
     gen: torch.Generator | None = None,
     sum_tiles: bool = True,
+    bias: Tensor | None = None,
 ) -> Tensor:
-    """``[n_in, N, c]`` packed inputs -> ``[N, out]`` digital outputs (no bias),
-    or ``[n_in, N, out]`` per-tile outputs when ``sum_tiles`` is False.
+    """``[N, n_in, c]`` packed inputs -> ``[N, out]`` digital outputs (plus
+    ``bias``), or ``[n_in, N, out]`` per-tile outputs (no bias) when
+    ``sum_tiles`` is False.
 
     ``scale`` (``[n_in, out]``, no gradient) holds the digital per-column
     factors; a learned scale that trains is applied by the caller on the
     per-tile outputs instead.
     """
-    return _AnalogLinearFn.apply(xp, w, scale, s, gen, sum_tiles)
+    return _AnalogLinearFn.apply(xp, w, scale, bias, s, gen, sum_tiles)

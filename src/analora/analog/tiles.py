@@ -7,9 +7,10 @@ output chunk) pair is one tile; partial sums of the input chunks are added
 digitally.
 
 Internally a layer's weights are *packed* as ``w[n_in, out, c]``: input chunk
-``i`` holds the weights of its ``c_i <= c`` inputs, zero-padded to ``c``. All
-output chunks of one input chunk share that slice (they differ only in which
-columns they own), so a forward pass is one (batched) matmul.
+``i`` holds the weights of its ``c_i <= c`` inputs, zero-padded to ``c``, and
+inputs as ``x[N, n_in, c]`` (a view of ``x[N, in]`` when the chunks are
+equal). All output chunks of one input chunk share that slice (they differ
+only in which columns they own), so each input chunk is one matmul.
 """
 
 from __future__ import annotations
@@ -102,8 +103,8 @@ class TileGeometry:
 
     @cached_property
     def valid_mask(self) -> Tensor:
-        """``[n_in, 1, c]`` bool: which packed input positions are real."""
-        return (self._gather_index < self.in_features).unsqueeze(1)
+        """``[n_in, c]`` bool: which packed input positions are real."""
+        return self._gather_index < self.in_features
 
     def pack_weight(self, weight: Tensor) -> Tensor:
         """``[out, in]`` -> ``[n_in, out, c]`` (zero-padded)."""
@@ -119,20 +120,18 @@ class TileGeometry:
         return torch.cat([packed[i, :, :c] for i, c in enumerate(self.in_sizes)], dim=1)
 
     def pack_input(self, x: Tensor) -> Tensor:
-        """``[N, in]`` -> ``[n_in, N, c]`` (a view when the split is even)."""
+        """``[N, in]`` -> ``[N, n_in, c]`` (a view when the split is even)."""
         n = x.shape[0]
-        if self.n_in == 1:
-            return x.unsqueeze(0)
         if self.is_even:
-            return x.view(n, self.n_in, self.chunk).transpose(0, 1)
+            return x.view(n, self.n_in, self.chunk)
         padded = torch.cat([x, x.new_zeros(n, 1)], dim=1)
-        return padded[:, self._gather_index].permute(1, 0, 2)
+        return padded[:, self._gather_index]
 
     def unpack_input(self, packed: Tensor) -> Tensor:
-        """``[n_in, N, c]`` -> ``[N, in]`` (drops padding)."""
-        if self.n_in == 1:
-            return packed[0]
-        return torch.cat([packed[i, :, :c] for i, c in enumerate(self.in_sizes)], dim=1)
+        """``[N, n_in, c]`` -> ``[N, in]`` (drops padding)."""
+        if self.is_even:
+            return packed.reshape(packed.shape[0], -1)
+        return torch.cat([packed[:, i, :c] for i, c in enumerate(self.in_sizes)], dim=1)
 
     def per_tile_to_columns(self, per_tile: Tensor) -> Tensor:
         """``[n_in, n_out]`` per-tile values -> ``[n_in, out]`` per column."""

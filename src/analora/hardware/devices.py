@@ -19,6 +19,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
+from analora import seeds
 from analora.hardware import pcm
 from analora.hardware.config import DeviceConfig
 
@@ -90,7 +91,7 @@ class PCMDevice:
         g_plus, g_minus = pcm.pair_conductances_uS(w, w_max, c.g_max_uS)
         g_target = torch.stack((g_plus, g_minus))
         # Two draws per device, both fixed for the device's life.
-        normal = torch.randn((2, *g_target.shape), generator=generator)
+        normal = seeds.randn((2, *g_target.shape), generator)
         sigma = pcm.programming_noise_std_uS(
             g_target, c.g_max_uS, c.prog_coeffs, c.prog_coeffs_g_max_uS
         )
@@ -110,7 +111,7 @@ class PCMDevice:
     ) -> Tensor:
         c = self.config
         g_prog = state["g_prog_uS"]
-        normal = torch.randn(g_prog.shape, generator=generator)
+        normal = seeds.randn(g_prog.shape, generator)
         g_t = pcm.read_conductances_uS(
             g_prog, state["nu"], t_s, normal, c.g_max_uS, c.t0_s, c.t_read_s, c.read_noise_scale
         )

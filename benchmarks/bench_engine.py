@@ -1,0 +1,231 @@
+"""Engine benchmark: analora against plain torch and aihwkit, side by side.
+
+Workload: the packaged all-MiniLM-L6-v2 (22.7M parameters) as
+``BertForSequenceClassification``, batch 32 x sequence 128, 2 threads, one
+process. Each repetition times digital, analora and (when installed) aihwkit
+back to back, so machine noise hits all of them alike; the reported figures
+are medians of the per-repetition ratios.
+
+* ``eval_ratio``: analora inference forward under ``paper-pcm`` (chip aged
+  1 hour: output noise, ADC, drift compensation) / digital forward.
+* ``eval_noise_floor_ratio``: (digital forward + drawing the output noise
+  alone) / digital forward: what no implementation that draws one Gaussian
+  per analog output with torch's CPU generator can go below.
+* ``train_ratio``: forward + backward with frozen analog weights and training
+  weight noise / digital forward + backward with frozen linear weights.
+* ``vs_aihwkit_eval`` / ``vs_aihwkit_train``: aihwkit ``TorchInferenceTile``
+  time / analora time on the same settings.
+* ``program_s``: programming the whole converted model (drawing programming
+  noise and drift exponents, measuring the drift-compensation references).
+
+Run: ``./run bench`` (writes benchmarks/results/engine.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+RESULTS = Path(__file__).parent / "results" / "engine.json"
+GOALS = {
+    "eval_ratio": "<= 1.5",
+    "train_ratio": "<= 1.25",
+    "vs_aihwkit_eval": ">= 1.5",
+    "vs_aihwkit_train": ">= 1.5",
+    "program_s": "<= 0.3",
+}
+
+
+def _timed(fn: Any) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _load_minilm() -> torch.nn.Module:
+    import transformers
+    from transformers import BertForSequenceClassification
+
+    from analora.models import alias_path
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    torch.manual_seed(0)
+    return BertForSequenceClassification.from_pretrained(
+        str(alias_path("minilm")), num_labels=2
+    ).eval()
+
+
+def _freeze_linear_weights(model: torch.nn.Module) -> None:
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.weight.requires_grad_(False)
+
+
+def _train_step(model: torch.nn.Module, ids: torch.Tensor) -> None:
+    model.zero_grad(set_to_none=True)
+    model(input_ids=ids).logits.float().pow(2).mean().backward()
+
+
+def _noise_floor(model: torch.nn.Module, n_tokens: int) -> float:
+    """Seconds to draw one N(0, 1) per analog output of one forward pass."""
+    from analora import seeds
+    from analora.analog import analog_layers
+
+    gen = torch.Generator().manual_seed(0)
+    bufs = [torch.empty(n_tokens, layer.out_features) for _, layer in analog_layers(model)]
+    for b in bufs:  # touch the pages once, as the forward's scratch buffers are
+        b.zero_()
+    return _timed(lambda: [seeds.normal_(b, gen) for b in bufs])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--no-aihwkit", action="store_true")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    from analora import load_hardware, program
+    from analora.analog import convert
+
+    hw = load_hardware("paper-pcm")
+    digital = _load_minilm()
+    ids = torch.randint(
+        1000, 20000, (args.batch, args.seq), generator=torch.Generator().manual_seed(0)
+    )
+
+    # Programming: median of 3 fresh programmings of a converted copy.
+    program_times, convert_times = [], []
+    for seed in range(3):
+        model = copy.deepcopy(digital)
+        convert_times.append(_timed(lambda m=model: convert(m, hw)))
+        program_times.append(_timed(lambda m=model, s=seed: program(m, seed=s)))
+    chip = program(copy.deepcopy(digital), hw, seed=0)
+    read_s = _timed(lambda: chip.read(3600.0))
+    analog = chip.model.eval()
+
+    trainers: dict[str, torch.nn.Module] = {}
+    trainers["digital"] = copy.deepcopy(digital).train()
+    _freeze_linear_weights(trainers["digital"])
+    train_model = copy.deepcopy(digital)
+    convert(train_model, hw)
+    trainers["analora"] = train_model.train()  # target weights + fresh weight noise
+
+    evals: dict[str, torch.nn.Module] = {"digital": digital, "analora": analog}
+    aihwkit_version = None
+    if not args.no_aihwkit:
+        try:
+            import aihwkit
+            from aihwkit.nn.conversion import convert_to_analog
+
+            from analora.hardware.aihwkit_bridge import rpu_config_for
+
+            aihwkit_version = aihwkit.__version__
+            rpu = rpu_config_for(hw)
+            ref = convert_to_analog(copy.deepcopy(digital), rpu).eval()
+            for tile in ref.analog_tiles():
+                tile.post_update_step()  # clip and re-map once, as analora maps
+            torch.manual_seed(0)
+            ref.program_analog_weights()
+            ref.drift_analog_weights(3600.0)
+            evals["aihwkit"] = ref
+            ref_train = convert_to_analog(copy.deepcopy(digital), rpu).train()
+            for tile in ref_train.analog_tiles():
+                tile.post_update_step()
+            for name, p in ref_train.named_parameters():
+                if name.endswith("tile.weight"):
+                    p.requires_grad_(False)
+            trainers["aihwkit"] = ref_train
+        except ImportError:
+            aihwkit_version = None
+
+    eval_t: dict[str, list[float]] = {k: [] for k in evals}
+    train_t: dict[str, list[float]] = {k: [] for k in trainers}
+    floor_t: list[float] = []
+    with torch.no_grad():
+        for m in evals.values():
+            m(input_ids=ids)  # warm-up
+    for m in trainers.values():
+        _train_step(m, ids)
+    for _ in range(args.reps):
+        with torch.no_grad():
+            for k, m in evals.items():
+                eval_t[k].append(_timed(lambda m=m: m(input_ids=ids)))
+        floor_t.append(_noise_floor(analog, args.batch * args.seq))
+        for k, m in trainers.items():
+            train_t[k].append(_timed(lambda m=m: _train_step(m, ids)))
+
+    def ratio(num: list[float], den: list[float]) -> float:
+        return statistics.median(a / b for a, b in zip(num, den, strict=True))
+
+    results: dict[str, Any] = {
+        "eval_ratio": ratio(eval_t["analora"], eval_t["digital"]),
+        "eval_noise_floor_ratio": ratio(
+            [d + f for d, f in zip(eval_t["digital"], floor_t, strict=True)], eval_t["digital"]
+        ),
+        "train_ratio": ratio(train_t["analora"], train_t["digital"]),
+        "program_s": statistics.median(program_times),
+    }
+    if "aihwkit" in evals:
+        results["vs_aihwkit_eval"] = ratio(eval_t["aihwkit"], eval_t["analora"])
+        results["vs_aihwkit_train"] = ratio(train_t["aihwkit"], train_t["analora"])
+    record = {
+        "results": results,
+        "goals": GOALS,
+        "seconds": {
+            "eval_median": {k: statistics.median(v) for k, v in eval_t.items()},
+            "train_step_median": {k: statistics.median(v) for k, v in train_t.items()},
+            "output_noise_draw_median": statistics.median(floor_t),
+            "convert_median": statistics.median(convert_times),
+            "program_all": program_times,
+            "read_1h": read_s,
+        },
+        "throughput_tokens_per_s": {
+            f"eval_{k}": args.batch * args.seq / statistics.median(v) for k, v in eval_t.items()
+        },
+        "peak_rss_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "settings": {
+            "model": "all-MiniLM-L6-v2 (BertForSequenceClassification, 2 labels)",
+            "hardware": hw.name,
+            "batch": args.batch,
+            "seq": args.seq,
+            "threads": args.threads,
+            "reps": args.reps,
+            "chip_age_s": 3600.0,
+        },
+        "environment": {
+            "python": sys.version.split()[0],
+            "torch": torch.__version__,
+            "aihwkit": aihwkit_version,
+            "machine": platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "device": "cpu",
+        },
+        "command": "./run bench  (python benchmarks/bench_engine.py)",
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(args.out)
+    print(json.dumps(record["results"], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
