@@ -90,6 +90,10 @@ def _noise_floor(model: torch.nn.Module, n_tokens: int) -> float:
     return _timed(lambda: [seeds.normal_(b, gen) for b in bufs])
 
 
+def _peak_rss_MiB() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5)
@@ -105,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     from analora.analog import convert
 
     hw = load_hardware("paper-pcm")
+    rss: dict[str, float] = {}
     digital = _load_minilm()
+    rss["digital_loaded"] = _peak_rss_MiB()
     ids = torch.randint(
         1000, 20000, (args.batch, args.seq), generator=torch.Generator().manual_seed(0)
     )
@@ -127,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     convert(train_model, hw)
     trainers["analora"] = train_model.train()  # target weights + fresh weight noise
 
+    rss["analora_built"] = _peak_rss_MiB()
+    chip_state_MiB = (
+        sum(t.numel() * t.element_size() for st in chip.state.values() for t in st.values()) / 2**20
+    )
     evals: dict[str, torch.nn.Module] = {"digital": digital, "analora": analog}
     aihwkit_version = None
     if not args.no_aihwkit:
@@ -155,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             aihwkit_version = None
 
+    rss["aihwkit_built"] = _peak_rss_MiB()
     eval_t: dict[str, list[float]] = {k: [] for k in evals}
     train_t: dict[str, list[float]] = {k: [] for k in trainers}
     floor_t: list[float] = []
@@ -199,7 +210,10 @@ def main(argv: list[str] | None = None) -> int:
         "throughput_tokens_per_s": {
             f"eval_{k}": args.batch * args.seq / statistics.median(v) for k, v in eval_t.items()
         },
-        "peak_rss_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_MiB": _peak_rss_MiB(),
+        # Process peak after each stage (cumulative; all models stay alive).
+        "peak_rss_MiB_after": rss,
+        "chip_state_MiB": chip_state_MiB,
         "settings": {
             "model": "all-MiniLM-L6-v2 (BertForSequenceClassification, 2 labels)",
             "hardware": hw.name,

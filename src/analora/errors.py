@@ -37,3 +37,7 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ' (did you mean 'x'?)' for the closest choice, or ''."""
     match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
     return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+class DataError(AnaloraError):
+    """A dataset is missing, unreadable or malformed, or its source unreachable."""

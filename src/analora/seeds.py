@@ -56,7 +56,7 @@ def normal_(out: Tensor, generator: torch.Generator | None = None) -> Tensor:
     Large ones advance it by one draw, which seeds ``_CHUNKS`` child generators.
     """
     n = out.numel()
-    if n < _PARALLEL_MIN:
+    if n < _PARALLEL_MIN or not out.is_contiguous():
         return out.normal_(generator=generator)
     parent = int(torch.randint(0, 2**62, (1,), generator=generator).item())
     flat = out.view(-1)

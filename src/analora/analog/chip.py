@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -101,8 +102,8 @@ class Chip:
         """Install the weights seen ``t_s`` seconds after programming (drift,
         fresh read noise, drift compensation) and switch the model to them."""
         t_s = float(t_s)
-        if not t_s >= 0.0:
-            raise ChipError(f"age t_s={t_s!r} is invalid: give seconds >= 0")
+        if not (math.isfinite(t_s) and t_s >= 0.0):
+            raise ChipError(f"age t_s={t_s!r} is invalid: give finite seconds >= 0")
         forward_gen = generator(self.seed, "forward", t_s, read_index)
         for name, layer in self.layers():
             st = self.state[name]

@@ -334,7 +334,10 @@ class HardwareConfig:
                     raise ConfigError(
                         f"{key}.{k}", raw[k], f"a field of {key}{did_you_mean(k, names)}"
                     )
-            kwargs[key] = sec_cls(**{k: _coerce(sec_cls, k, v) for k, v in raw.items()})
+            # YAML lists become tuples (the tuple-typed fields).
+            kwargs[key] = sec_cls(
+                **{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+            )
         return cls(**kwargs)
 
     def fingerprint(self) -> str:
@@ -359,7 +362,7 @@ class HardwareConfig:
         """
         data = self.to_dict()
         for key, value in overrides.items():
-            sec, leaf = resolve_field(key)
+            sec, leaf = resolve_field(key, value)
             if isinstance(value, str):
                 value = parse_value(key, value)
             data[sec][leaf] = value
@@ -368,19 +371,12 @@ class HardwareConfig:
         return HardwareConfig.from_dict(data)
 
 
-def _coerce(sec_cls: type, name: str, value: Any) -> Any:
-    # YAML lists become tuples for tuple-typed fields; ints stay ints.
-    if isinstance(value, list):
-        return tuple(value)
-    return value
-
-
 def all_fields() -> list[str]:
     """Every dotted field name, e.g. ``converters.adc_bits``."""
     return [f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in fields(cls)]
 
 
-def resolve_field(key: str) -> tuple[str, str]:
+def resolve_field(key: str, value: object = None) -> tuple[str, str]:
     """Map a dotted or bare field name to (section, field), or raise."""
     names = all_fields()
     if key in names:
@@ -391,7 +387,7 @@ def resolve_field(key: str) -> tuple[str, str]:
         sec, leaf = leaves[0].split(".", 1)
         return sec, leaf
     hint = did_you_mean(key, names + [n.split(".", 1)[1] for n in names])
-    raise ConfigError(key, "?", f"a hardware field such as converters.adc_bits{hint}")
+    raise ConfigError(key, value, f"a hardware field name such as converters.adc_bits{hint}")
 
 
 def parse_value(key: str, text: str) -> Any:

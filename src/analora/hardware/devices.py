@@ -88,16 +88,29 @@ class PCMDevice:
     ) -> dict[str, Tensor]:
         c = self.config
         w = w.detach().float()
-        g_plus, g_minus = pcm.pair_conductances_uS(w, w_max, c.g_max_uS)
-        g_target = torch.stack((g_plus, g_minus))
-        # Two draws per device, both fixed for the device's life.
-        normal = seeds.randn((2, *g_target.shape), generator)
-        sigma = pcm.programming_noise_std_uS(
-            g_target, c.g_max_uS, c.prog_coeffs, c.prog_coeffs_g_max_uS
-        )
-        g_prog = pcm.program_conductances_uS(g_target, sigma, normal[0], c.prog_noise_scale)
-        mu, sig_nu = pcm.drift_exponent_stats(g_target, c.g_max_uS)
-        nu = pcm.drift_exponents(mu, sig_nu, normal[1], c.drift_scale)
+        # Of each pair, one device carries |w| (the "active" one: G+ for
+        # w > 0, G- otherwise) and the other targets 0 S. The conductance-
+        # dependent statistics are evaluated on the active devices only; at
+        # G = 0 they are constants of the same formulas.
+        g_active, _ = pcm.pair_conductances_uS(w.abs(), w_max, c.g_max_uS)
+        g_idle = torch.zeros(1)
+        # Two draws per device (programming noise, drift exponent), both fixed
+        # for the device's life: [active prog, idle prog, active nu, idle nu].
+        normal = seeds.randn((4, *w.shape), generator)
+
+        def program_one(g: Tensor, z_prog: Tensor, z_nu: Tensor) -> tuple[Tensor, Tensor]:
+            sigma = pcm.programming_noise_std_uS(
+                g, c.g_max_uS, c.prog_coeffs, c.prog_coeffs_g_max_uS
+            )
+            g_prog = pcm.program_conductances_uS(g, sigma, z_prog, c.prog_noise_scale)
+            mu, sig_nu = pcm.drift_exponent_stats(g, c.g_max_uS)
+            return g_prog, pcm.drift_exponents(mu, sig_nu, z_nu, c.drift_scale)
+
+        gp_a, nu_a = program_one(g_active, normal[0], normal[2])
+        gp_i, nu_i = program_one(g_idle, normal[1], normal[3])
+        positive = w > 0
+        g_prog = torch.stack((torch.where(positive, gp_a, gp_i), torch.where(positive, gp_i, gp_a)))
+        nu = torch.stack((torch.where(positive, nu_a, nu_i), torch.where(positive, nu_i, nu_a)))
         return {"g_prog_uS": g_prog, "nu": nu, "w_max": w_max.detach().float().clone()}
 
     def _to_weights(self, g: Tensor, state: dict[str, Tensor]) -> Tensor:
