@@ -118,3 +118,18 @@ def test_bound_management_per_vector() -> None:
         w, None, load_hardware("paper-pcm", {**over, "bound_management": "none"})
     )
     assert clipped(big).max().item() == pytest.approx(12.0, rel=1e-3)
+
+
+def test_model_post_update_step_touches_only_trainable_layers(tiny_bert) -> None:  # type: ignore[no-untyped-def]
+    from analora.analog import analog_layers, convert, post_update_step
+
+    convert(tiny_bert, load_hardware("paper-pcm"))
+    layers = analog_layers(tiny_bert)
+    frozen_before = layers[1][1].tile_weight.detach().clone()
+    layers[0][1].tile_weight.requires_grad_(True)
+    with torch.no_grad():
+        layers[0][1].tile_weight.mul_(3.0)
+        layers[1][1].tile_weight.mul_(3.0)  # a frozen layer is never re-mapped
+    assert post_update_step(tiny_bert) == 1
+    assert layers[0][1].tile_weight.abs().amax().item() == pytest.approx(1.0)
+    assert torch.equal(layers[1][1].tile_weight, frozen_before * 3.0)

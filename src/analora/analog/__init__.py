@@ -1,7 +1,7 @@
 """Analog layer: the analog linear layer, model conversion, and chips."""
 
 from analora.analog.chip import Chip, program
-from analora.analog.convert import ConversionReport, analog_layers, convert
+from analora.analog.convert import ConversionReport, analog_layers, convert, post_update_step
 from analora.analog.layer import AnalogLinear
 from analora.analog.store import load_chip, save_chip
 
@@ -12,6 +12,7 @@ __all__ = [
     "analog_layers",
     "convert",
     "load_chip",
+    "post_update_step",
     "program",
     "save_chip",
 ]

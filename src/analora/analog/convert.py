@@ -128,6 +128,18 @@ def analog_layers(model: nn.Module) -> list[tuple[str, AnalogLinear]]:
     return [(n, m) for n, m in model.named_modules() if isinstance(m, AnalogLinear)]
 
 
+def post_update_step(model: nn.Module) -> int:
+    """Clip and re-map every analog layer whose analog weights train; call it
+    after each optimiser step of full hardware-aware training. Frozen analog
+    layers are never touched. Returns the number of layers updated."""
+    updated = 0
+    for _, layer in analog_layers(model):
+        if layer.tile_weight.requires_grad:
+            layer.post_update_step()
+            updated += 1
+    return updated
+
+
 def convert(
     model: nn.Module,
     hardware: HardwareConfig,

@@ -109,8 +109,12 @@ class PCMDevice:
         gp_a, nu_a = program_one(g_active, normal[0], normal[2])
         gp_i, nu_i = program_one(g_idle, normal[1], normal[3])
         positive = w > 0
-        g_prog = torch.stack((torch.where(positive, gp_a, gp_i), torch.where(positive, gp_i, gp_a)))
-        nu = torch.stack((torch.where(positive, nu_a, nu_i), torch.where(positive, nu_i, nu_a)))
+        g_prog = torch.empty(2, *w.shape)
+        nu = torch.empty(2, *w.shape)
+        torch.where(positive, gp_a, gp_i, out=g_prog[0])
+        torch.where(positive, gp_i, gp_a, out=g_prog[1])
+        torch.where(positive, nu_a, nu_i, out=nu[0])
+        torch.where(positive, nu_i, nu_a, out=nu[1])
         return {"g_prog_uS": g_prog, "nu": nu, "w_max": w_max.detach().float().clone()}
 
     def _to_weights(self, g: Tensor, state: dict[str, Tensor]) -> Tensor:
