@@ -37,7 +37,14 @@ def cmd_chip_program(args: argparse.Namespace) -> int:
         what = "a chip" if is_chip_dir(out) else "files"
         raise AnaloraError(f"{out} already holds {what}: pass --overwrite or choose another --out")
     model = load_model(args.model, args.model_class)
-    bar = tqdm(total=None, desc="programming", unit="layer", disable=args.quiet, file=sys.stderr)
+    # disable=None: no bar when stderr is not a terminal (logs, CI).
+    bar = tqdm(
+        total=None,
+        desc="programming",
+        unit="layer",
+        disable=True if args.quiet else None,
+        file=sys.stderr,
+    )
 
     def progress(name: str, done: int, total: int) -> None:
         bar.total = total
