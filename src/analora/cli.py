@@ -217,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("hardware")
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.set_defaults(func=cmd_hardware_show)
+
+    from analora.tasks.cli import register as register_tasks
+
+    register_tasks(sub)
     return parser
 
 
