@@ -233,6 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
+        logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+        logging.getLogger("datasets").setLevel(logging.ERROR)
         return int(args.func(args))
     except AnaloraError as exc:
         if args.debug:

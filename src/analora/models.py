@@ -7,6 +7,7 @@ works offline.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -66,10 +67,15 @@ def load_model(spec: str, model_class: str = "base", **kwargs: Any) -> nn.Module
         )
     import transformers
 
+    from analora.hub import hub_reachable, offline_mode
+
     source = resolve(spec)
     auto = getattr(transformers, MODEL_CLASSES[model_class])
+    # A Hub id without a network: the local Hugging Face cache only, at once.
+    offline = source == spec and not hub_reachable()
     try:
-        model = auto.from_pretrained(source, **kwargs)
+        with offline_mode() if offline else contextlib.nullcontext():
+            model = auto.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as exc:
         if source == spec and not Path(spec).exists():
             raise ModelLoadError(

@@ -13,6 +13,7 @@ with a function returning an in-memory ``DatasetDict``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -45,8 +46,14 @@ def load_hub_dataset(spec: TaskSpec) -> DatasetDict:
     """The raw Hub ``DatasetDict`` of a task; Hub failures raise :class:`DataError`."""
     import datasets
 
+    from analora.hub import hub_reachable, offline_mode
+
+    # Unreachable Hub: load from the local Hugging Face cache only, at once,
+    # instead of retrying for tens of seconds.
+    guard = contextlib.nullcontext() if hub_reachable() else offline_mode()
     try:
-        loaded = datasets.load_dataset(spec.hub_path, spec.hub_config)
+        with guard:
+            loaded = datasets.load_dataset(spec.hub_path, spec.hub_config)
     except Exception as exc:
         if not is_hub_failure(exc):
             raise

@@ -1,0 +1,66 @@
+"""Is the Hugging Face Hub reachable? A fast answer before slow retries.
+
+Without a network, ``huggingface_hub`` retries each request with back-off for
+tens of seconds before failing. analora asks once, with one short TCP connect
+to the Hub endpoint, and when the answer is no it loads in offline mode: files
+already in the local Hugging Face cache still load, anything else fails at once
+with a message naming the local alternative.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import socket
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def offline_requested() -> bool:
+    """Whether the user asked for offline mode (``HF_HUB_OFFLINE`` and friends)."""
+    return any(
+        os.environ.get(v, "").strip().lower() in _TRUE
+        for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _reachable(endpoint: str, timeout_s: float) -> bool:
+    url = urlparse(endpoint)
+    host = url.hostname or "huggingface.co"
+    port = url.port or (80 if url.scheme == "http" else 443)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """False when offline mode is requested or the endpoint cannot be reached
+    (checked once per process)."""
+    if offline_requested():
+        return False
+    return _reachable(os.environ.get("HF_ENDPOINT", "https://huggingface.co"), timeout_s)
+
+
+@contextlib.contextmanager
+def offline_mode() -> Iterator[None]:
+    """Run Hub-backed loaders in offline mode (cache only) for the duration."""
+    patched: list[tuple[object, str, object]] = []
+    for module_name in ("huggingface_hub.constants", "datasets.config"):
+        try:
+            module = __import__(module_name, fromlist=["_"])
+        except ImportError:
+            continue
+        if hasattr(module, "HF_HUB_OFFLINE"):
+            patched.append((module, "HF_HUB_OFFLINE", module.HF_HUB_OFFLINE))
+            module.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        for module, name, value in patched:
+            setattr(module, name, value)
