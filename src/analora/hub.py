@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import os
 import socket
 from collections.abc import Iterator
@@ -50,17 +51,17 @@ def hub_reachable(timeout_s: float = 3.0) -> bool:
 @contextlib.contextmanager
 def offline_mode() -> Iterator[None]:
     """Run Hub-backed loaders in offline mode (cache only) for the duration."""
-    patched: list[tuple[object, str, object]] = []
+    patched: list[tuple[object, object]] = []
     for module_name in ("huggingface_hub.constants", "datasets.config"):
         try:
-            module = __import__(module_name, fromlist=["_"])
+            module = importlib.import_module(module_name)
         except ImportError:
             continue
         if hasattr(module, "HF_HUB_OFFLINE"):
-            patched.append((module, "HF_HUB_OFFLINE", module.HF_HUB_OFFLINE))
-            module.HF_HUB_OFFLINE = True
+            patched.append((module, getattr(module, "HF_HUB_OFFLINE")))  # noqa: B009
+            setattr(module, "HF_HUB_OFFLINE", True)  # noqa: B010
     try:
         yield
     finally:
-        for module, name, value in patched:
-            setattr(module, name, value)
+        for patched_module, value in patched:
+            setattr(patched_module, "HF_HUB_OFFLINE", value)  # noqa: B010
