@@ -17,6 +17,8 @@ are medians of the per-repetition ratios.
   time / analora time on the same settings.
 * ``program_s``: programming the whole converted model (drawing programming
   noise and drift exponents, measuring the drift-compensation references).
+* ``peak_rss_MiB_per_system``: each system alone in a fresh process, peak RSS
+  after loading, after one eval forward and after one train step.
 
 Run: ``./run bench`` (writes benchmarks/results/engine.json).
 """
@@ -91,7 +93,75 @@ def _noise_floor(model: torch.nn.Module, n_tokens: int) -> float:
 
 
 def _peak_rss_MiB() -> float:
+    """Peak resident set size of this process (VmHWM; unlike ru_maxrss it is
+    not inherited from the parent across fork and exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _memory_child(system: str, batch: int, seq: int) -> None:
+    """In a fresh process: one eval forward and one train step of one system;
+    print the process's peak RSS (MiB) as JSON."""
+    from analora import load_hardware, program
+    from analora.analog import convert
+
+    hw = load_hardware("paper-pcm")
+    model = _load_minilm()
+    ids = torch.randint(1000, 20000, (batch, seq), generator=torch.Generator().manual_seed(0))
+    if system == "digital":
+        _freeze_linear_weights(model)
+        evaluator, trainer = model, model
+    elif system == "analora":
+        chip = program(model, hw, seed=0)
+        chip.read(3600.0)
+        evaluator = trainer = model
+    else:
+        from aihwkit.nn.conversion import convert_to_analog
+
+        from analora.hardware.aihwkit_bridge import rpu_config_for
+
+        evaluator = trainer = convert_to_analog(model, rpu_config_for(hw))
+        for name, p in trainer.named_parameters():
+            if name.endswith("tile.weight"):
+                p.requires_grad_(False)
+    del convert
+    loaded = _peak_rss_MiB()
+    with torch.no_grad():
+        evaluator.eval()(input_ids=ids)
+    after_eval = _peak_rss_MiB()
+    if system == "analora":
+        chip.use_target()
+    _train_step(trainer.train(), ids)
+    print(json.dumps({"loaded": loaded, "eval": after_eval, "train": _peak_rss_MiB()}))
+
+
+def _memory(batch: int, seq: int, systems: list[str]) -> dict[str, Any]:
+    import subprocess
+
+    out = {}
+    for system in systems:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--memory-child",
+                system,
+                "--batch",
+                str(batch),
+                "--seq",
+                str(seq),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        out[system] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,8 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--no-aihwkit", action="store_true")
+    parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.memory_child:
+        _memory_child(args.memory_child, args.batch, args.seq)
+        return 0
 
     from analora import load_hardware, program
     from analora.analog import convert
@@ -233,6 +307,11 @@ def main(argv: list[str] | None = None) -> int:
         },
         "command": "./run bench  (python benchmarks/bench_engine.py)",
     }
+    # Peak RSS of each system alone, in a fresh process each (MiB): after
+    # loading/programming, after one eval forward, after one train step.
+    record["peak_rss_MiB_per_system"] = _memory(
+        args.batch, args.seq, ["digital", "analora"] + (["aihwkit"] if "aihwkit" in evals else [])
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(record, indent=2) + "\n")
