@@ -33,12 +33,14 @@ def main() -> int:
     from analora.analog import AnalogLinear, program
     from analora.hardware import load_hardware
     from analora.hardware.aihwkit_bridge import rpu_config_for
-    from analora.seeds import generator
+    from analora.seeds import derive_seed, generator
 
     torch.set_num_threads(2)
     hw = load_hardware("paper-pcm")
     gen = generator("fidelity", "weights")
-    w = torch.distributions.StudentT(4.0).sample((1536, 384)) * 0.03
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed("fidelity", "weights"))
+        w = torch.distributions.StudentT(4.0).sample((1536, 384)) * 0.03
     b = torch.randn(1536, generator=gen) * 0.01
     x = torch.randn(512, 384, generator=generator("fidelity", "x"))
     y_ideal = x @ w.T + b

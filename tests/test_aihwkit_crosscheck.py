@@ -102,7 +102,9 @@ def _weights(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     # Heavy-tailed weights like a transformer FFN (Student-t, 4 dof).
     g = torch.Generator().manual_seed(seed)
-    w = torch.distributions.StudentT(4.0).sample((out_f, in_f)) * 0.03
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        w = torch.distributions.StudentT(4.0).sample((out_f, in_f)) * 0.03
     b = torch.randn(out_f, generator=g) * 0.01
     return w, b
 
