@@ -18,7 +18,7 @@ doc stride 128) recipes (Devlin et al. 2019).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from analora.errors import DataError, did_you_mean
@@ -125,6 +125,23 @@ def _glue(
 _BOTH = ("train", "validation")
 _NLI2 = ("entailment", "not_entailment")
 
+_SQUAD = TaskSpec(
+    name="squad",
+    head="question-answering",
+    text_columns=("question", "context"),
+    metrics=("exact_match", "f1"),
+    primary_metric="f1",
+    max_length=384,
+    doc_stride=128,
+    hub_path="rajpurkar/squad",
+    hub_config=None,
+    split_files=MappingProxyType({"train": "train-v1.1.json", "validation": "dev-v1.1.json"}),
+    eval_splits=("validation",),
+    folder="squad/v1.1",
+    vendored=("validation",),
+)
+
+
 _SPECS = (
     _glue(
         "cola",
@@ -229,35 +246,12 @@ _SPECS = (
         "accuracy",
         vendored=_BOTH,
     ),
-    TaskSpec(
-        name="squad",
-        head="question-answering",
-        text_columns=("question", "context"),
-        metrics=("exact_match", "f1"),
-        primary_metric="f1",
-        max_length=384,
-        doc_stride=128,
-        hub_path="rajpurkar/squad",
-        hub_config=None,
-        split_files=MappingProxyType({"train": "train-v1.1.json", "validation": "dev-v1.1.json"}),
-        eval_splits=("validation",),
-        folder="squad/v1.1",
-        vendored=("validation",),
-    ),
-    TaskSpec(
+    _SQUAD,
+    replace(
+        _SQUAD,
         name="squad-devsplit",
-        head="question-answering",
-        text_columns=("question", "context"),
-        metrics=("exact_match", "f1"),
-        primary_metric="f1",
-        max_length=384,
-        doc_stride=128,
-        hub_path="rajpurkar/squad",
-        hub_config=None,
         # Both splits are cut out of the official dev file, by article.
         split_files=MappingProxyType({"train": "dev-v1.1.json", "validation": "dev-v1.1.json"}),
-        eval_splits=("validation",),
-        folder="squad/v1.1",
         vendored=("train", "validation"),
         note="article-disjoint split of SQuAD v1.1 dev (38/10 articles); NOT the official protocol",
     ),
