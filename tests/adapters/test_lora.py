@@ -84,6 +84,16 @@ def test_training_never_touches_the_chip(tiny_bert, ids) -> None:  # type: ignor
     assert chip.fingerprint() == before
 
 
+def test_chip_reads_reach_the_wrapped_layers(tiny_bert) -> None:  # type: ignore[no-untyped-def]
+    model = copy.deepcopy(tiny_bert)
+    chip = program(model, load_hardware("paper-pcm"), seed=4, exclude=["classifier"])
+    peft_model = add_lora(model, head=["classifier"])
+    chip.read(60.0)
+    layers = [m for m in peft_model.modules() if type(m).__name__ == "AnalogLinear"]
+    assert len(layers) == len(chip.state) == 13
+    assert all(m.weight_source == "chip" and m.chip_weight is not None for m in layers)
+
+
 def test_merging_into_analog_weights_is_refused(tiny_bert) -> None:  # type: ignore[no-untyped-def]
     model = add_lora(_analog(tiny_bert), head=["classifier"])
     with pytest.raises(AdapterError, match="reprogram the chip"):

@@ -9,13 +9,17 @@ from analora.adapters.lora import (
     target_layers,
     trainable_parameters,
 )
+from analora.adapters.store import load_adapter, read_adapter_meta, save_adapter
 
 __all__ = [
     "PLACEMENTS",
     "AdapterError",
     "AnalogLoraLinear",
     "add_lora",
+    "load_adapter",
     "lora_config",
+    "read_adapter_meta",
+    "save_adapter",
     "target_layers",
     "trainable_parameters",
 ]

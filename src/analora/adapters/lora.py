@@ -16,9 +16,10 @@ inspection.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from peft import LoraConfig, PeftModel, get_peft_model
@@ -63,6 +64,15 @@ PLACEMENTS: dict[str, tuple[str, ...]] = {
         r"\.mlp\.(c_fc|c_proj)$",  # GPT-2
     ),
 }
+
+
+@contextlib.contextmanager
+def known_to_peft() -> Iterator[None]:
+    """Silence peft's warning about layer types it does not know: AnalogLinear
+    is handled by the registered :class:`AnalogLoraLinear`."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Unsupported layer type")
+        yield
 
 
 def target_layers(model: nn.Module, targets: str | Sequence[str] = "all") -> list[str]:
@@ -134,10 +144,7 @@ def add_lora(model: nn.Module, config: LoraConfig | None = None, **kwargs: Any) 
     :func:`lora_config`). Only the adapters (and the ``head`` modules) train;
     the analog weights stay frozen."""
     config = config if config is not None else lora_config(model, **kwargs)
-    with warnings.catch_warnings():
-        # peft warns about layer types it does not know; AnalogLinear is
-        # handled by the registered AnalogLoraLinear.
-        warnings.filterwarnings("ignore", message="Unsupported layer type")
+    with known_to_peft():
         peft_model = get_peft_model(model, config)
     for _, layer in analog_layers(peft_model):
         layer.tile_weight.requires_grad_(False)

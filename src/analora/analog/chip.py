@@ -93,7 +93,15 @@ class Chip:
         return rep
 
     def layers(self) -> list[tuple[str, AnalogLinear]]:
-        return [(n, m) for n, m in analog_layers(self.model) if n in self.state]
+        """The model's analog layers this chip programmed; all of them, or an error."""
+        found = [(n, m) for n, m in analog_layers(self.model) if n in self.state]
+        if len(found) != len(self.state):
+            missing = sorted(set(self.state) - {n for n, _ in found})
+            raise ChipError(
+                f"the model no longer has the chip's layers ({', '.join(missing[:3])}...): "
+                "keep the model the chip was programmed on"
+            )
+        return found
 
     # -- reading --------------------------------------------------------------
 

@@ -123,9 +123,18 @@ def _set_submodule(model: nn.Module, name: str, new: nn.Module) -> None:
     setattr(parent, child, new)
 
 
+def canonical_name(name: str) -> str:
+    """A layer's name as in the unwrapped model: adapter wrappers (peft's
+    ``base_model.model.`` prefix and ``.base_layer`` parts) removed, so a chip
+    still finds its layers after LoRA is added."""
+    name = ".".join(p for p in name.split(".") if p != "base_layer")
+    prefix = "base_model.model."
+    return name[len(prefix) :] if name.startswith(prefix) else name
+
+
 def analog_layers(model: nn.Module) -> list[tuple[str, AnalogLinear]]:
-    """The analog layers of a converted model, in model order."""
-    return [(n, m) for n, m in model.named_modules() if isinstance(m, AnalogLinear)]
+    """The analog layers of a converted model (canonical names), in model order."""
+    return [(canonical_name(n), m) for n, m in model.named_modules() if isinstance(m, AnalogLinear)]
 
 
 def post_update_step(model: nn.Module) -> int:

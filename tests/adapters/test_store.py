@@ -1,0 +1,83 @@
+"""Adapter files: peft format plus binding metadata; wrong bindings refused."""
+
+import copy
+
+import pytest
+import torch
+
+from analora import load_hardware, program
+from analora.adapters import AdapterError, add_lora, load_adapter, read_adapter_meta, save_adapter
+
+
+@pytest.fixture
+def trained(tiny_bert, ids):  # type: ignore[no-untyped-def]
+    base = copy.deepcopy(tiny_bert)
+    chip = program(base, load_hardware("paper-pcm"), seed=1, exclude=["classifier"])
+    model = add_lora(base, head=["classifier"])
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if ".lora_B." in name:
+                p.normal_(0, 0.05)
+    return chip, model
+
+
+def _fresh(tiny_bert, seed: int = 1, preset: str = "paper-pcm"):  # type: ignore[no-untyped-def]
+    base = copy.deepcopy(tiny_bert)
+    return program(base, load_hardware(preset), seed=seed, exclude=["classifier"])
+
+
+def test_round_trip(trained, tiny_bert, ids, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    chip, model = trained
+    d = save_adapter(
+        model, tmp_path / "a", task="sst2", method="ahwa-lora", seed=0, metrics={"accuracy": 50.0}
+    )
+    meta = read_adapter_meta(d)
+    assert meta["method"] == "ahwa-lora" and meta["chip_fingerprint"] is None
+    assert meta["metrics"] == {"accuracy": 50.0} and meta["hardware"]["name"] == "paper-pcm"
+    chip2 = _fresh(tiny_bert)
+    loaded = load_adapter(chip2.model, d)
+    chip.read(3600.0)
+    chip2.read(3600.0)
+    model.eval(), loaded.eval()
+    with torch.no_grad():
+        assert torch.equal(model(input_ids=ids).logits, loaded(input_ids=ids).logits)
+
+
+def test_other_base_model_or_hardware_refused(trained, tiny_bert, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _, model = trained
+    d = save_adapter(model, tmp_path / "a", task="sst2", method="ahwa-lora", seed=0)
+    other = copy.deepcopy(tiny_bert)
+    with torch.no_grad():
+        other.bert.pooler.dense.weight.add_(0.1)
+    chip = program(other, load_hardware("paper-pcm"), seed=1, exclude=["classifier"])
+    with pytest.raises(AdapterError, match="another base model"):
+        load_adapter(chip.model, d)
+    with pytest.raises(AdapterError, match="hardware"):
+        load_adapter(_fresh(tiny_bert, preset="paper-pcm-6bit").model, d)
+
+
+def test_chip_bound_adapter_needs_its_chip(trained, tiny_bert, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    chip, model = trained
+    d = save_adapter(model, tmp_path / "a", task="sst2", method="chip-lora", seed=0, chip=chip)
+    assert read_adapter_meta(d)["chip_fingerprint"] == chip.fingerprint()
+    same = _fresh(tiny_bert, seed=1)
+    with pytest.raises(AdapterError, match="pass that chip"):
+        load_adapter(same.model, d)
+    other = _fresh(tiny_bert, seed=2)
+    with pytest.raises(AdapterError, match="bound to chip"):
+        load_adapter(other.model, d, chip=other)
+    load_adapter(same.model, d, chip=same)  # the same programmed chip, rebuilt from its seed
+
+
+def test_corrupted_or_foreign_files_refused(trained, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _, model = trained
+    d = save_adapter(model, tmp_path / "a", task="sst2", method="ahwa-lora", seed=0)
+    with pytest.raises(AdapterError, match="not empty"):
+        save_adapter(model, d, task="sst2", method="ahwa-lora", seed=0)
+    data = (d / "adapter_model.safetensors").read_bytes()
+    (d / "adapter_model.safetensors").write_bytes(data[:-10])
+    with pytest.raises(AdapterError, match="checksum"):
+        read_adapter_meta(d)
+    model.save_pretrained(tmp_path / "plain")  # peft only, no analora metadata
+    with pytest.raises(AdapterError, match=r"analora_adapter\.json"):
+        read_adapter_meta(tmp_path / "plain")
