@@ -9,6 +9,7 @@ the order in which other draws happen.
 from __future__ import annotations
 
 import hashlib
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
@@ -40,12 +41,16 @@ def generator(*parts: object) -> torch.Generator:
 _CHUNKS = 2
 _PARALLEL_MIN = 1 << 18
 _pool: ThreadPoolExecutor | None = None
+_pool_pid = -1
 
 
 def _executor() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
+    # A forked child (DataLoader workers, multi-process launchers) inherits the
+    # pool object but not its threads: make a new pool in each process.
+    global _pool, _pool_pid
+    if _pool is None or _pool_pid != os.getpid():
         _pool = ThreadPoolExecutor(max_workers=_CHUNKS, thread_name_prefix="analora-rng")
+        _pool_pid = os.getpid()
     return _pool
 
 
