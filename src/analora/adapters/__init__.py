@@ -6,6 +6,7 @@ from analora.adapters.lora import (
     AnalogLoraLinear,
     add_lora,
     lora_config,
+    select_targets,
     target_layers,
     trainable_parameters,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "lora_config",
     "read_adapter_meta",
     "save_adapter",
+    "select_targets",
     "target_layers",
     "trainable_parameters",
 ]

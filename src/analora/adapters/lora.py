@@ -81,6 +81,12 @@ def target_layers(model: nn.Module, targets: str | Sequence[str] = "all") -> lis
     names = [n for n, _ in analog_layers(model)]
     if not names:
         raise AdapterError("the model has no analog layers: convert or program it first")
+    return select_targets(names, targets)
+
+
+def select_targets(names: Sequence[str], targets: str | Sequence[str] = "all") -> list[str]:
+    """The layer names a placement or a list of name patterns selects."""
+    names = list(names)
     if isinstance(targets, str):
         if targets == "all":
             return names

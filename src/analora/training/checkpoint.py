@@ -1,8 +1,8 @@
 """Training checkpoints without pickle: safetensors for tensors, JSON for the rest.
 
 A checkpoint holds what a resumed run needs to continue bit-identically on
-CPU: the trainable parameters and every buffer of the model (mapping scales
-change under full hardware-aware training), the optimiser state, the scheduler
+CPU: the trainable parameters and the persistent buffers of the model
+(mapping scales change under full hardware-aware training), the optimiser state, the scheduler
 position, torch's global RNG state (dropout and training noise draw from it)
 and the loop position. It is written to a temporary directory and renamed
 into place, so a run killed mid-write leaves the previous checkpoint intact.
@@ -31,9 +31,13 @@ class CheckpointError(AnaloraError):
 
 
 def model_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Trainable parameters and all buffers, by name."""
+    """Trainable parameters and persistent buffers, by name (a chip's read
+    weights are non-persistent buffers: state of the chip, not of training)."""
+    persistent = set(model.state_dict(keep_vars=True))
     out = {f"param.{n}": p.detach() for n, p in model.named_parameters() if p.requires_grad}
-    out.update({f"buffer.{n}": b.detach() for n, b in model.named_buffers() if b is not None})
+    out.update(
+        {f"buffer.{n}": b.detach() for n, b in model.named_buffers() if n in persistent}
+    )
     return out
 
 
