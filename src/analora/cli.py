@@ -221,6 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     from analora.tasks.cli import register as register_tasks
 
     register_tasks(sub)
+
+    from analora.training.cli import register as register_train
+
+    register_train(sub)
     return parser
 
 

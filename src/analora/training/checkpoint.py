@@ -35,9 +35,7 @@ def model_state(model: nn.Module) -> dict[str, torch.Tensor]:
     weights are non-persistent buffers: state of the chip, not of training)."""
     persistent = set(model.state_dict(keep_vars=True))
     out = {f"param.{n}": p.detach() for n, p in model.named_parameters() if p.requires_grad}
-    out.update(
-        {f"buffer.{n}": b.detach() for n, b in model.named_buffers() if n in persistent}
-    )
+    out.update({f"buffer.{n}": b.detach() for n, b in model.named_buffers() if n in persistent})
     return out
 
 

@@ -91,6 +91,8 @@ def train_adapter(
     chip_age_s: float = 0.0,
     eval_age_s: float = 0.0,
     chip: Chip | None = None,
+    resume: bool = False,
+    progress: Any = None,
 ) -> MethodResult:
     """Train one adapter method on a sequence-classification model (which is
     converted and programmed in place for the analog methods, unless a
@@ -102,6 +104,7 @@ def train_adapter(
         )
     lora = lora or LoraSettings()
     out = Path(out_dir)
+    torch.manual_seed(config.seed)  # adapter initialisation
     if method == "digital-lora":
         # The same placement as on the analog model: every mappable linear but the head.
         names = [n for n, _ in mappable_layers(model, exclude=[head])]
@@ -145,7 +148,8 @@ def train_adapter(
                 train_mode()
 
         train_mode()
-    result = Trainer(peft_model, train_data, config, out, eval_fn=evaluate).train()
+    trainer = Trainer(peft_model, train_data, config, out, eval_fn=evaluate, progress=progress)
+    result = trainer.train(resume=resume)
     metrics = result.evals[-1] if result.evals else evaluate(peft_model)
     if method == "digital-lora":
         adapter_dir = out / "adapter"
