@@ -44,6 +44,7 @@ def test_train_refuses_a_second_run_and_resumes(argv, tmp_path, capsys) -> None:
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "ahwa-lora on rte: 2 steps" in out and "accuracy" in out
+    assert "head + 0 other" in out  # only the adapter and the head train
     run = tmp_path / "run"
     assert (run / "run.json").is_file() and (run / "adapter" / "analora_adapter.json").is_file()
     assert main(argv) == 2

@@ -49,6 +49,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
     from transformers import AutoTokenizer
 
+    from analora.adapters import trainable_parameters
     from analora.analog import load_chip
     from analora.hardware import load_hardware
     from analora.models import load_model, resolve
@@ -135,10 +136,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress=progress,
     )
     bar.close()
-    trainable = sum(p.numel() for p in result.model.parameters() if p.requires_grad)
+    counts = trainable_parameters(result.model)
     print(
-        f"{args.method} on {spec.name}: {result.train.steps} steps, "
-        f"{trainable:,} trainable parameters"
+        f"{args.method} on {spec.name}: {result.train.steps} steps; trainable parameters: "
+        f"{counts['lora']:,} adapter + {counts['head']:,} head + {counts['other']:,} other"
     )
     print(", ".join(f"{k} {v:.2f}" for k, v in result.metrics.items()) + f" ({eval_split})")
     print(f"adapter saved to {result.adapter_dir}")
