@@ -56,4 +56,5 @@ def test_pair_conductances_and_gdc() -> None:
     gp, gm = pcm.pair_conductances_uS(torch.tensor([0.5, -1.0, 0.0]), 1.0, 25.0)
     assert gp.tolist() == [12.5, 0.0, 0.0] and gm.tolist() == [0.0, 25.0, 0.0]
     ref = pcm.drift_readout(torch.full((1, 2, 2), 2.0))
-    assert pcm.global_drift_compensation(ref, torch.full((1, 2, 2), -1.0)).tolist() == [2.0]
+    current = pcm.drift_readout(torch.full((1, 2, 2), -1.0))
+    assert pcm.global_drift_compensation(ref, current).tolist() == [2.0]

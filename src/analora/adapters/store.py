@@ -10,10 +10,7 @@ checks every binding before touching the model. Writes are atomic.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +22,11 @@ from analora.analog.chip import Chip
 from analora.analog.convert import analog_layers, conversion_report
 from analora.analog.layer import AnalogLinear
 from analora.analog.store import package_versions
+from analora.files import atomic_directory, read_json, sha256_file
 
 FORMAT = "analora-adapter/1"
 META = "analora_adapter.json"
 WEIGHTS = "adapter_model.safetensors"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _base_binding(model: nn.Module) -> tuple[str, str]:
@@ -63,9 +57,7 @@ def save_adapter(
         raise AdapterError(f"{out} is not empty: pass --overwrite or choose another --out")
     model_fp, hw_fp = _base_binding(model)
     hardware = analog_layers(model.get_base_model())[0][1].hardware
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_directory(out) as tmp:
         model.save_pretrained(str(tmp))
         meta: dict[str, Any] = {
             "format": FORMAT,
@@ -79,15 +71,9 @@ def save_adapter(
             "seed": seed,
             "metrics": metrics or {},
             "versions": package_versions(),
-            "weights_sha256": _sha256(tmp / WEIGHTS),
+            "weights_sha256": sha256_file(tmp / WEIGHTS),
         }
         (tmp / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
@@ -96,14 +82,7 @@ def read_adapter_meta(adapter_dir: str | Path) -> dict[str, Any]:
     and against the checksum of its weights."""
     d = Path(adapter_dir)
     path = d / META
-    if not path.is_file():
-        raise AdapterError(f"{d} holds no {META}: pass an adapter saved by analora")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AdapterError(
-            f"{path} is unreadable ({exc.__class__.__name__}): re-train or re-save it"
-        ) from None
+    meta = read_json(path, AdapterError, "pass an adapter saved by analora (save_adapter)")
     missing = [
         k
         for k in ("format", "model_fingerprint", "hardware_fingerprint", "weights_sha256")
@@ -114,7 +93,7 @@ def read_adapter_meta(adapter_dir: str | Path) -> dict[str, Any]:
             f"{path} is not an {FORMAT} file (missing {missing}): re-save the adapter"
         )
     weights = d / WEIGHTS
-    if not weights.is_file() or _sha256(weights) != meta["weights_sha256"]:
+    if not weights.is_file() or sha256_file(weights) != meta["weights_sha256"]:
         raise AdapterError(
             f"{weights} is missing or does not match its checksum: re-save the adapter"
         )

@@ -121,7 +121,7 @@ class Chip:
             layer.drift_scale = None
             if self.hardware.drift_compensation.method == "global":
                 beta_t = drift_readout(layer, w, generator(self.seed, "gdc", t_s, read_index, name))
-                alpha = st["gdc_reference"] / beta_t
+                alpha = pcm.global_drift_compensation(st["gdc_reference"], beta_t)
                 layer.drift_scale = layer.geometry.per_tile_to_columns(alpha)
             layer.weight_source = "chip"
             layer.generator = forward_gen

@@ -77,16 +77,6 @@ class MVMSettings:
             bm_max_reduction=limit,
         )
 
-    @property
-    def is_ideal(self) -> bool:
-        return (
-            not self.input_scaling
-            and self.input_step is None
-            and self.output_step is None
-            and self.output_bound is None
-            and self.output_noise_std == 0.0
-        )
-
 
 def abs_max(x: Tensor) -> Tensor:
     """``max |x|`` over the last dimension, keepdim (two fast reductions

@@ -9,11 +9,8 @@ directory that replaces the target in one rename.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
-import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -27,20 +24,13 @@ from torch import Tensor, nn
 from analora.analog.chip import Chip
 from analora.analog.convert import analog_layers, conversion_report, convert
 from analora.errors import AnaloraError, ChipError, ConfigError
+from analora.files import atomic_directory, read_json, sha256_file
 from analora.hardware.config import HardwareConfig
 from analora.hardware.devices import DeviceModel, make_device
 
 FORMAT = "analora-chip/1"
 TENSORS = "chip.safetensors"
 META = "chip.json"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def package_versions() -> dict[str, str]:
@@ -66,9 +56,7 @@ def save_chip(chip: Chip, out_dir: str | Path, overwrite: bool = False) -> Path:
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         what = "a chip" if is_chip_dir(out) else "files"
         raise ChipError(f"{out} already holds {what}: pass --overwrite or choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_directory(out) as tmp:
         tensors = {
             f"{layer}::{key}": t.contiguous()
             for layer, st in chip.state.items()
@@ -90,22 +78,12 @@ def save_chip(chip: Chip, out_dir: str | Path, overwrite: bool = False) -> Path:
             "report": chip.report.to_dict(),
             "versions": package_versions(),
             "created_unix_s": time.time(),
-            "tensors_sha256": _sha256(tmp / TENSORS),
+            "tensors_sha256": sha256_file(tmp / TENSORS),
         }
         with (tmp / META).open("w", encoding="utf-8") as f:
             json.dump(meta, f, indent=2)
             f.flush()
             os.fsync(f.fileno())
-        old = None
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            out.rename(old)
-        tmp.rename(out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
@@ -116,17 +94,7 @@ def read_chip_meta(chip_dir: str | Path) -> dict[str, Any]:
         raise ChipError(
             f"{d} is not a directory: pass a chip directory written by 'analora chip program'"
         )
-    meta_path = d / META
-    if not meta_path.is_file():
-        raise ChipError(
-            f"{d} holds no {META}: pass a chip directory written by 'analora chip program'"
-        )
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ChipError(
-            f"{meta_path} is unreadable ({exc.__class__.__name__}): re-program the chip"
-        ) from None
+    meta = read_json(d / META, ChipError, "pass a chip directory written by 'analora chip program'")
     missing = [
         k
         for k in (
@@ -141,7 +109,7 @@ def read_chip_meta(chip_dir: str | Path) -> dict[str, Any]:
     ]
     if missing or meta.get("format") != FORMAT:
         raise ChipError(
-            f"{meta_path} is not an {FORMAT} file (missing {missing}): re-program the chip"
+            f"{d / META} is not an {FORMAT} file (missing {missing}): re-program the chip"
         )
     return meta
 
@@ -151,7 +119,7 @@ def verify_checksum(chip_dir: str | Path, meta: dict[str, Any]) -> None:
     tensor_path = Path(chip_dir) / TENSORS
     if not tensor_path.is_file():
         raise ChipError(f"{chip_dir} holds no {TENSORS}: the chip is incomplete, re-program it")
-    if _sha256(tensor_path) != meta["tensors_sha256"]:
+    if sha256_file(tensor_path) != meta["tensors_sha256"]:
         raise ChipError(
             f"{tensor_path} does not match its checksum (truncated or modified): "
             "re-program the chip"

@@ -101,11 +101,6 @@ class TileGeometry:
             start += c
         return idx
 
-    @cached_property
-    def valid_mask(self) -> Tensor:
-        """``[n_in, c]`` bool: which packed input positions are real."""
-        return self._gather_index < self.in_features
-
     def pack_weight(self, weight: Tensor) -> Tensor:
         """``[out, in]`` -> ``[n_in, out, c]`` (zero-padded)."""
         if self.n_in == 1:

@@ -123,12 +123,12 @@ def read_conductances_uS(
     return torch.addcmul(g_drift, g_drift.abs() * sigma_rel, normal).clamp_(min=0.0)
 
 
-def global_drift_compensation(reference_readout: Tensor, current_out: Tensor) -> Tensor:
-    """alpha = beta / mean|out_t| where beta = mean|out_0| of the same read-out
-    (Joshi et al. 2020; aihwkit ``GlobalDriftCompensation``, which floors each
-    mean at 1e-4). Reductions run over the last two dimensions, so a stack of
-    tiles gives one factor per tile."""
-    return reference_readout / drift_readout(current_out)
+def global_drift_compensation(reference_readout: Tensor, current_readout: Tensor) -> Tensor:
+    """alpha = beta_0 / beta_t: the factor that rescales a tile's outputs at age
+    t, from the read-outs (:func:`drift_readout`) of the same reference input
+    right after programming and at t (Joshi et al. 2020; aihwkit
+    ``GlobalDriftCompensation``)."""
+    return reference_readout / current_readout
 
 
 def drift_readout(out: Tensor) -> Tensor:

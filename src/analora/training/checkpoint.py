@@ -11,8 +11,6 @@ into place, so a run killed mid-write leaves the previous checkpoint intact.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from analora.errors import AnaloraError
+from analora.files import atomic_directory
 
 TENSORS = "tensors.safetensors"
 STATE = "state.json"
@@ -48,7 +47,6 @@ def save_checkpoint(
 ) -> Path:
     """Write one checkpoint directory atomically."""
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.contiguous().clone() for k, v in model_state(model).items()}
     opt = optimizer.state_dict()
     for idx, st in opt["state"].items():
@@ -62,21 +60,9 @@ def save_checkpoint(
         "optim_state_keys": {str(i): sorted(st) for i, st in opt["state"].items()},
         "scheduler": sched,
     }
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_directory(out) as tmp:
         save_file(tensors, str(tmp / TENSORS))
         (tmp / STATE).write_text(json.dumps(state, indent=1) + "\n", encoding="utf-8")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

@@ -1,0 +1,64 @@
+"""Small file helpers shared by every artefact analora writes (chips,
+adapters, training checkpoints): atomic directory writes, checksums, and
+JSON metadata read with a one-line error that names the fix."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from analora.errors import AnaloraError
+
+
+@contextlib.contextmanager
+def atomic_directory(out: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory beside ``out``; when the block succeeds it
+    replaces ``out`` (any old one is moved aside first, then deleted), and when
+    it fails it is removed, so ``out`` is never left half-written."""
+    target = Path(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+        old = None
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            shutil.rmtree(old, ignore_errors=True)
+            target.rename(old)
+        tmp.rename(target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_json(path: str | Path, error: type[AnaloraError], fix: str) -> dict[str, Any]:
+    """A JSON object from ``path``; a missing or unreadable file raises
+    ``error`` with one line ending in ``fix``."""
+    p = Path(path)
+    if not p.is_file():
+        raise error(f"{p.parent} holds no {p.name}: {fix}")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{p} is unreadable ({exc.__class__.__name__}): {fix}") from None
+    if not isinstance(data, dict):
+        raise error(f"{p} does not hold a JSON object: {fix}")
+    return data
