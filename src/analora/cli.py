@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -237,6 +238,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
+        import datasets
+        import huggingface_hub
+
+        datasets.disable_progress_bars()
+        huggingface_hub.utils.disable_progress_bars()
+        warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
         logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
         logging.getLogger("datasets").setLevel(logging.ERROR)
         return int(args.func(args))

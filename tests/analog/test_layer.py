@@ -79,8 +79,11 @@ def test_trainable_analog_weights_get_gradients_and_are_reclipped() -> None:
     assert layer.out_scale.grad is not None
     with torch.no_grad():
         layer.tile_weight.mul_(5.0)
+        layer.out_scale.fill_(1.5)
     layer.post_update_step()
     assert layer.tile_weight.abs().amax().item() == pytest.approx(1.0)
+    # The learned out-scale is digital: clip and re-map leave it alone.
+    assert torch.equal(layer.out_scale, torch.full_like(layer.out_scale, 1.5))
 
 
 def test_weights_are_mapped_channelwise_and_clipped() -> None:

@@ -63,7 +63,7 @@ def test_ahwa_lora_beats_the_majority_class(sst2, base, tmp_path) -> None:  # ty
     )
     print(f"ahwa-lora SST-2 accuracy {result.metrics['accuracy']:.1f} vs majority {majority:.1f}")
     assert result.metrics["accuracy"] > majority + 10, (result.metrics, majority)
-    meta = read_adapter_meta(result.adapter_dir)
+    meta = read_adapter_meta(result.artefact)
     assert meta["method"] == "ahwa-lora" and meta["task"] == "sst2"
     assert meta["metrics"]["accuracy"] == result.metrics["accuracy"]
     # The chip itself: fingerprint unchanged by training, metrics repeatable.
@@ -109,10 +109,10 @@ def test_other_adapter_methods_run_and_save(method: str, tmp_path) -> None:  # t
         chip_age_s=3600.0,
     )
     assert "accuracy" in result.metrics
-    assert (result.adapter_dir / "adapter_model.safetensors").is_file()
+    assert (result.artefact / "adapter_model.safetensors").is_file()
     if method == "chip-lora":
         assert result.chip is not None
-        meta = read_adapter_meta(result.adapter_dir)
+        meta = read_adapter_meta(result.artefact)
         assert meta["chip_fingerprint"] == result.chip.fingerprint()
     else:
         assert result.chip is None
@@ -132,3 +132,91 @@ def test_unknown_method(tmp_path) -> None:  # type: ignore[no-untyped-def]
             TrainConfig(),
             tmp_path,
         )
+
+
+def test_ahwa_lora_equals_digital_lora_under_ideal_hardware(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from safetensors.torch import load_file
+
+    cfg = TrainConfig(epochs=2, batch_size=8, lr=1e-2, seed=3)
+    lora = LoraSettings(dropout=0.0)  # dropout draws differ between the two graphs
+    results = {}
+    for method in ("digital-lora", "ahwa-lora"):
+        results[method] = train_adapter(
+            method,
+            _tiny_two_label(),
+            "sst2",
+            _tiny_data(24, 0),
+            _tiny_data(16, 1),
+            load_hardware("ideal"),
+            cfg,
+            tmp_path / method,
+            lora=lora,
+        )
+    digital, analog = results["digital-lora"], results["ahwa-lora"]
+    assert digital.train is not None and analog.train is not None
+    assert analog.train.losses == pytest.approx(digital.train.losses, rel=1e-4)
+    wd = load_file(str(digital.artefact / "adapter_model.safetensors"))
+    wa = load_file(str(analog.artefact / "adapter_model.safetensors"))
+    assert set(wd) == set(wa) and len(wd) > 2
+    for key in wd:
+        assert torch.allclose(wd[key], wa[key], atol=1e-5), key
+
+
+def test_digital_then_direct_then_ahwa(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from transformers import BertForSequenceClassification
+
+    from analora.analog import analog_layers, load_analog_model, program
+    from analora.training.deployment import read_deployment
+    from analora.training.methods import deploy_direct, train_full
+
+    hw = load_hardware("paper-pcm")
+    train, dev = _tiny_data(32, 0), _tiny_data(16, 1)
+    # digital: every weight trains; the model is saved for deployment.
+    model = _tiny_two_label()
+    start = {n: p.detach().clone() for n, p in model.named_parameters()}
+    cfg = TrainConfig(epochs=1, batch_size=8, lr=1e-3, seed=0)
+    digital = train_full("digital", model, "sst2", train, dev, None, cfg, tmp_path / "digital")
+    changed = [n for n, p in digital.model.named_parameters() if not torch.equal(p, start[n])]
+    assert len(changed) == len(start)
+    assert read_deployment(tmp_path / "digital")["kind"] == "digital"
+    # direct: the digital result programmed as it is.
+    tuned = BertForSequenceClassification.from_pretrained(str(digital.artefact))
+    direct = deploy_direct(tuned, "sst2", dev, hw, tmp_path / "direct", chip_seed=2)
+    assert direct.chip is not None and direct.chip.seed == 2
+    record = read_deployment(tmp_path / "direct")
+    assert record["kind"] == "model" and record["eval"]["metrics"] == direct.metrics
+    # ahwa: the analog weights themselves train, are clipped and re-mapped.
+    tuned = BertForSequenceClassification.from_pretrained(str(digital.artefact))
+    cfg = TrainConfig(epochs=2, batch_size=8, lr=5e-3, seed=0)
+    ahwa = train_full("ahwa", tuned, "sst2", train, dev, hw, cfg, tmp_path / "ahwa")
+    reference = BertForSequenceClassification.from_pretrained(str(digital.artefact))
+    from analora.analog import convert
+
+    convert(reference, hw, exclude=["classifier"])
+    before = dict(analog_layers(reference))
+    for name, layer in analog_layers(ahwa.model):
+        assert not torch.equal(layer.tile_weight, before[name].tile_weight), name
+        row_max = layer.tile_weight.abs().amax(-1)
+        assert torch.allclose(row_max, torch.ones_like(row_max)), name  # re-mapped
+        assert layer.out_scale is not None and not torch.equal(
+            layer.out_scale, torch.ones_like(layer.out_scale)
+        )  # learned
+    # The saved analog model reloads bit-identical and programs the same chip.
+    loaded = load_analog_model(ahwa.artefact)
+    chip_a = program(ahwa.model, seed=5)
+    chip_b = program(loaded, seed=5)
+    assert chip_a.fingerprint() == chip_b.fingerprint()
+    with chip_a.reading(3600.0), chip_b.reading(3600.0):
+        ids = dev["input_ids"][:4]
+        assert torch.equal(ahwa.model(input_ids=ids).logits, loaded(input_ids=ids).logits)
+    record = read_deployment(tmp_path / "ahwa")
+    assert record["kind"] == "model" and record["model"]["format"] == "analog"
+
+
+def test_analog_methods_refuse_a_gpu(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from analora.errors import AnaloraError
+    from analora.training.methods import check_device
+
+    check_device("digital", "cuda")  # allowed (where a GPU exists)
+    with pytest.raises(AnaloraError, match="--device cpu"):
+        check_device("ahwa-lora", "cuda")

@@ -54,7 +54,88 @@ def test_train_refuses_a_second_run_and_resumes(argv, tmp_path, capsys) -> None:
     assert main([*argv, "--resume"]) == 0  # already finished: resumes to the end at once
 
 
-def test_train_rejects_a_qa_task(argv, capsys) -> None:  # type: ignore[no-untyped-def]
-    argv = [a if a != "rte" else "squad" for a in argv]
-    assert main(argv) == 2
-    assert "not supported" in capsys.readouterr().err
+def test_train_question_answering(tiny_dir, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    if not (DATA / "squad").is_dir():
+        pytest.skip(f"SQuAD not found under {DATA}")
+    from analora.adapters import read_adapter_meta
+
+    argv = _tiny_argv("ahwa-lora", str(tiny_dir), tmp_path / "qa", "--doc-stride", "32")
+    argv = [{"sst2": "squad-devsplit", "16": "24"}.get(a, a) for a in argv]
+    argv[argv.index("--max-length") + 1] = "96"
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "ahwa-lora on squad-devsplit" in out and "exact_match" in out and "f1" in out
+    meta = read_adapter_meta(tmp_path / "qa" / "adapter")
+    assert set(meta["metrics"]) == {"exact_match", "f1"}
+
+
+def _tiny_argv(method: str, model: str, out: Path, *extra: str) -> list[str]:
+    return [
+        "train",
+        "--method",
+        method,
+        "--model",
+        model,
+        "--task",
+        "sst2",
+        "--data-dir",
+        str(DATA),
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--max-train-examples",
+        "16",
+        "--max-eval-examples",
+        "16",
+        "--max-length",
+        "16",
+        *extra,
+    ]
+
+
+def test_digital_direct_ahwa_chain(tiny_dir, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    if not (DATA / "glue" / "SST-2").is_dir():
+        pytest.skip(f"SST-2 not found under {DATA}")
+    from analora.analog import load_analog_model
+    from analora.training.deployment import read_deployment
+
+    assert main(_tiny_argv("digital", str(tiny_dir), tmp_path / "digital")) == 0
+    out = capsys.readouterr().out
+    assert "digital on sst2: 2 steps" in out and "parameters trained" in out
+    assert (tmp_path / "digital" / "model" / "config.json").is_file()
+    # direct and ahwa take the digital run directory as --model.
+    assert main(_tiny_argv("direct", str(tmp_path / "digital"), tmp_path / "direct")) == 0
+    captured = capsys.readouterr()
+    assert "no training" in captured.out and "note:" not in captured.err
+    assert read_deployment(tmp_path / "direct")["method"] == "direct"
+    assert main(_tiny_argv("ahwa", str(tmp_path / "digital"), tmp_path / "ahwa")) == 0
+    assert "ahwa on sst2: 2 steps" in capsys.readouterr().out
+    model = load_analog_model(tmp_path / "ahwa" / "model")
+    assert sum(1 for _ in model.modules()) > 0
+    # An untuned model for direct gets a note, not a refusal.
+    assert main(_tiny_argv("direct", str(tiny_dir), tmp_path / "direct2")) == 0
+    assert "note: --method direct expects a fine-tuned model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--device", "cuda:0"), "no CUDA device"),
+        (("--device", "tpu?"), "is not a device"),
+        (("--chip", "/nonexistent"), "--chip is for ahwa-lora and chip-lora"),
+        (("--lr", "-1"), "--lr"),
+    ],
+)
+def test_train_bad_options(tiny_dir, tmp_path, capsys, extra, message) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    if "cuda" in extra and torch.cuda.is_available():
+        pytest.skip("a CUDA device is visible")
+    run = tmp_path / "run"
+    assert main(_tiny_argv("digital", str(tiny_dir), run, *extra)) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not run.exists()  # nothing written

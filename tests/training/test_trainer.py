@@ -119,3 +119,24 @@ def test_bad_settings_and_missing_checkpoint(template, data, tmp_path) -> None: 
         TrainConfig(warmup_ratio=1.5)
     with pytest.raises(TrainError, match="without --resume"):
         Trainer(copy.deepcopy(template), data, TrainConfig(), tmp_path / "e").train(resume=True)
+
+
+def test_full_hardware_aware_training_resumes_bit_identical(tiny_bert, data, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    def fresh():  # type: ignore[no-untyped-def]
+        model = copy.deepcopy(tiny_bert)
+        convert(model, load_hardware("paper-pcm"), exclude=["classifier"])
+        for p in model.parameters():
+            p.requires_grad_(True)
+        return model
+
+    cfg = TrainConfig(epochs=2, batch_size=12, lr=1e-2, seed=4)
+    whole = fresh()
+    Trainer(whole, data, cfg, tmp_path / "a", post_step=post_update_step).train()
+    killed = fresh()
+    Trainer(killed, data, cfg, tmp_path / "b", post_step=post_update_step).train(stop_after_steps=4)
+    restarted = fresh()  # a new process: only the checkpoint carries over
+    Trainer(restarted, data, cfg, tmp_path / "b", post_step=post_update_step).train(resume=True)
+    for (name, a), b in zip(
+        whole.state_dict().items(), restarted.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), name

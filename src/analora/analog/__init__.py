@@ -1,9 +1,15 @@
 """Analog layer: the analog linear layer, model conversion, and chips."""
 
 from analora.analog.chip import Chip, program
-from analora.analog.convert import ConversionReport, analog_layers, convert, post_update_step
+from analora.analog.convert import (
+    ConversionReport,
+    analog_layers,
+    convert,
+    post_update_step,
+    refresh_fingerprint,
+)
 from analora.analog.layer import AnalogLinear
-from analora.analog.store import load_chip, save_chip
+from analora.analog.store import load_analog_model, load_chip, save_analog_model, save_chip
 
 __all__ = [
     "AnalogLinear",
@@ -11,8 +17,11 @@ __all__ = [
     "ConversionReport",
     "analog_layers",
     "convert",
+    "load_analog_model",
     "load_chip",
     "post_update_step",
     "program",
+    "refresh_fingerprint",
+    "save_analog_model",
     "save_chip",
 ]

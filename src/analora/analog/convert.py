@@ -198,6 +198,21 @@ def convert(
     return report
 
 
+def refresh_fingerprint(model: nn.Module) -> str:
+    """After the analog weights themselves were trained (full hardware-aware
+    training), the model to program is no longer the digital one it was
+    converted from: re-stamp the report with a fingerprint of the trained
+    target state (every analog layer's digital-equivalent weight, learned
+    out-scales included) and return it."""
+    rep = conversion_report(model)
+    if rep is None:
+        raise AnaloraError("the model is not converted: nothing to fingerprint")
+    rep.model_fingerprint = weights_fingerprint(
+        [(n, m.digital_weight()) for n, m in analog_layers(model)]
+    )
+    return rep.model_fingerprint
+
+
 def conversion_report(model: nn.Module) -> ConversionReport | None:
     """The report of a converted model, or None.
 

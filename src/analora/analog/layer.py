@@ -188,10 +188,17 @@ class AnalogLinear(nn.Module):
     @torch.no_grad()
     def post_update_step(self) -> None:
         """After an optimiser step on trainable analog weights: clip and re-map
-        (aihwkit ``post_update_step``). Never called on frozen analog weights."""
+        (aihwkit ``InferenceTile.post_update_step``: the clip and the re-map
+        move the tile weights and the mapping scales; the learned out-scale
+        is a separate digital parameter and keeps its value). Never called on
+        frozen analog weights."""
         if not self.tile_weight.requires_grad:
             return
-        self.set_digital_weight(self.digital_weight())
+        mapped = self.tile_weight * self.mapping_scale.unsqueeze(-1)
+        learned = None if self.out_scale is None else self.out_scale.detach().clone()
+        self.set_digital_weight(self.geometry.unpack_weight(mapped))
+        if learned is not None and self.out_scale is not None:
+            self.out_scale.data.copy_(learned)
 
     def extra_repr(self) -> str:
         g = self.geometry

@@ -205,3 +205,99 @@ def load_chip(
     if chip.fingerprint() != meta["fingerprint"]:
         raise ChipError(f"the chip in {d} does not match its fingerprint: re-program the chip")
     return chip
+
+
+# -- trained analog models ------------------------------------------------------
+#
+# Full hardware-aware training changes the analog target weights themselves, so
+# the result is not a digital model any more: it is saved as the converted
+# model's state (tile weights, mapping scales, learned out-scales, digital
+# parts) beside its Hugging Face config, and loaded by rebuilding the model
+# from the config, converting it with the saved hardware and restoring the
+# state. Such a model is then programmed like any other.
+
+ANALOG_FORMAT = "analora-analog-model/1"
+ANALOG_META = "analog_model.json"
+ANALOG_TENSORS = "analog_model.safetensors"
+
+
+def is_analog_model_dir(path: str | Path) -> bool:
+    return (Path(path) / ANALOG_META).is_file()
+
+
+def save_analog_model(
+    model: nn.Module,
+    out_dir: str | Path,
+    model_class: str,
+    tokenizer: Any = None,
+    overwrite: bool = False,
+) -> Path:
+    """Save a converted model whose analog weights were trained, atomically."""
+    from safetensors.torch import save_model
+
+    from analora.analog.convert import refresh_fingerprint
+
+    layers = analog_layers(model)
+    if not layers:
+        raise AnaloraError("the model has no analog layers: save it with save_pretrained")
+    out = Path(out_dir)
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise AnaloraError(f"{out} is not empty: pass --overwrite or choose another --out")
+    fingerprint = refresh_fingerprint(model)
+    hw = layers[0][1].hardware
+    with atomic_directory(out) as tmp:
+        model.config.to_json_file(str(tmp / "config.json"))  # type: ignore[union-attr,operator]
+        save_model(model, str(tmp / ANALOG_TENSORS), metadata={"format": ANALOG_FORMAT})
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(tmp))
+        meta = {
+            "format": ANALOG_FORMAT,
+            "model_class": model_class,
+            "hardware": hw.to_dict(),
+            "hardware_fingerprint": hw.fingerprint(),
+            "layers": [n for n, _ in layers],
+            "model_fingerprint": fingerprint,
+            "versions": package_versions(),
+            "tensors_sha256": sha256_file(tmp / ANALOG_TENSORS),
+        }
+        (tmp / ANALOG_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+def load_analog_model(model_dir: str | Path) -> nn.Module:
+    """Rebuild a model saved by :func:`save_analog_model` (checksum and
+    fingerprint verified), converted and ready to program."""
+    import transformers
+    from safetensors.torch import load_model
+
+    from analora.analog.convert import refresh_fingerprint
+    from analora.models import MODEL_CLASSES
+
+    d = Path(model_dir)
+    fix = "pass a model directory written by 'analora train --method ahwa'"
+    meta = read_json(d / ANALOG_META, AnaloraError, fix)
+    if meta.get("format") != ANALOG_FORMAT or meta.get("model_class") not in MODEL_CLASSES:
+        raise AnaloraError(f"{d / ANALOG_META} is not an {ANALOG_FORMAT} file: {fix}")
+    path = d / ANALOG_TENSORS
+    if not path.is_file() or sha256_file(path) != meta["tensors_sha256"]:
+        raise AnaloraError(
+            f"{path} is missing or does not match its checksum: retrain or recopy it"
+        )
+    try:
+        hardware = HardwareConfig.from_dict(meta["hardware"])
+    except ConfigError as exc:
+        raise AnaloraError(f"{d / ANALOG_META} has an invalid hardware config ({exc})") from None
+    config = transformers.AutoConfig.from_pretrained(str(d))
+    auto = getattr(transformers, MODEL_CLASSES[meta["model_class"]])
+    model = auto.from_config(config)
+    convert(model, hardware, include=meta["layers"])
+    try:
+        load_model(model, str(path), strict=True)
+    except (SafetensorError, RuntimeError, OSError) as exc:
+        raise AnaloraError(
+            f"{path} does not fit its config ({exc}): retrain or recopy it"
+        ) from None
+    if refresh_fingerprint(model) != meta["model_fingerprint"]:
+        raise AnaloraError(f"{d} does not match its fingerprint: retrain or recopy it")
+    model.eval()
+    return model

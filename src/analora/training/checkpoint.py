@@ -47,11 +47,11 @@ def save_checkpoint(
 ) -> Path:
     """Write one checkpoint directory atomically."""
     out = Path(path)
-    tensors = {k: v.contiguous().clone() for k, v in model_state(model).items()}
+    tensors = {k: v.cpu().contiguous().clone() for k, v in model_state(model).items()}
     opt = optimizer.state_dict()
     for idx, st in opt["state"].items():
         for key, value in st.items():
-            tensors[f"optim.{idx}.{key}"] = torch.as_tensor(value).contiguous().clone()
+            tensors[f"optim.{idx}.{key}"] = torch.as_tensor(value).cpu().contiguous().clone()
     tensors["rng.torch"] = torch.get_rng_state()
     sched = {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"}
     state = {

@@ -1,4 +1,7 @@
-"""``analora train``: the adapter methods on a GLUE classification task."""
+"""``analora train``: every method on a GLUE task or SQuAD.
+
+Runs in one process, or in several under ``accelerate launch`` (the main
+process writes the outputs)."""
 
 from __future__ import annotations
 
@@ -32,6 +35,8 @@ def _run_record(args: argparse.Namespace, hardware_fp: str) -> dict[str, Any]:
         "max_train_examples",
         "max_eval_examples",
         "max_length",
+        "doc_stride",
+        "head",
         "seed",
         "chip_seed",
         "chip_age_s",
@@ -44,8 +49,57 @@ def _run_record(args: argparse.Namespace, hardware_fp: str) -> dict[str, Any]:
     }
 
 
+def _resolve_model(spec: str) -> tuple[str, dict[str, Any] | None]:
+    """``--model`` may name an output directory of ``analora train`` (its
+    deployment's model is used) or any model :func:`analora.models.resolve` takes."""
+    from analora.training.deployment import FILE, read_deployment
+
+    run = Path(spec).expanduser()
+    if (run / FILE).is_file():
+        record = read_deployment(run)
+        path = record["model"].get("path")
+        if record["kind"] == "adapter" or not path:
+            raise AnaloraError(
+                f"--model {spec} holds a {record['method']} adapter, not a model: "
+                "pass the output of --method digital"
+            )
+        return str(run / path), record
+    return spec, None
+
+
+def _pick_device(name: str, method: str) -> str:
+    import torch
+
+    from analora.training.methods import ANALOG_METHODS
+
+    if name == "auto":
+        use_gpu = torch.cuda.is_available() and method not in ANALOG_METHODS
+        return "cuda" if use_gpu else "cpu"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise AnaloraError(
+            f"--device {name!r} is not a device: use cpu, cuda, cuda:N or auto"
+        ) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise AnaloraError(f"--device {name}: no CUDA device is visible here; use --device cpu")
+    return name
+
+
+def _accelerator(device: str) -> Any:
+    """An ``accelerate.Accelerator`` under ``accelerate launch`` with more than
+    one process, else None (one process needs no wrapper)."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    from accelerate import Accelerator
+
+    return Accelerator(cpu=device == "cpu")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train an adapter method and save the adapter with its metrics."""
+    """Train (or deploy) a method and save its artefact, log and deployment."""
     from tqdm import tqdm
     from transformers import AutoTokenizer
 
@@ -54,15 +108,48 @@ def cmd_train(args: argparse.Namespace) -> int:
     from analora.hardware import load_hardware
     from analora.models import load_model, resolve
     from analora.tasks import get_task, limit_splits, load_task, tokenize_split
-    from analora.training.methods import LoraSettings, classification_tensors, train_adapter
+    from analora.training.methods import (
+        ADAPTER_METHODS,
+        HEADS,
+        LoraSettings,
+        QAEvaluator,
+        check_device,
+        classification_tensors,
+        default_lr,
+        deploy_direct,
+        qa_train_tensors,
+        train_adapter,
+        train_full,
+    )
     from analora.training.trainer import TrainConfig
 
+    method = args.method
     hw = load_hardware(args.hardware, args.set or None)
     spec = get_task(args.task)
-    if spec.head != "sequence-classification":
-        raise AnaloraError(
-            f"--task {spec.name} ({spec.head}) is not supported by 'train' yet: "
-            "use a GLUE classification task"
+    model_class = spec.head  # sequence-classification or question-answering
+    head = args.head or HEADS[model_class]
+    if args.chip and method not in ("ahwa-lora", "chip-lora"):
+        raise AnaloraError(f"--chip is for ahwa-lora and chip-lora, not {method}: drop --chip")
+    device = _pick_device(args.device, method)
+    check_device(method, device)
+    model_path, source = _resolve_model(args.model)
+    if method in ("direct", "ahwa") and (source is None or source.get("method") != "digital"):
+        print(
+            f"note: --method {method} expects a fine-tuned model (the output of --method "
+            f"digital); {args.model} is used as it is",
+            file=sys.stderr,
+        )
+    if args.lr is None:
+        args.lr = default_lr(method)
+    cfg = None
+    if method != "direct":  # direct trains nothing
+        cfg = TrainConfig(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            warmup_ratio=args.warmup_ratio,
+            seed=args.seed,
+            primary_metric=spec.primary_metric,
         )
     out = Path(args.out)
     record = _run_record(args, hw.fingerprint())
@@ -83,14 +170,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise AnaloraError(f"{out} holds no run to resume: drop --resume")
     elif out.exists() and any(out.iterdir()):
         raise AnaloraError(f"{out} is not empty: choose another --out")
-    cfg = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        warmup_ratio=args.warmup_ratio,
-        seed=args.seed,
-        primary_metric=spec.primary_metric,
-    )
+    acc = _accelerator(device)
+    main = acc is None or acc.is_main_process
+    if acc is not None:
+        acc.wait_for_everyone()  # every process checked --out before the main one writes
     lora = LoraSettings(
         r=args.rank, alpha=args.lora_alpha, dropout=args.lora_dropout, targets=args.targets
     )
@@ -99,18 +182,38 @@ def cmd_train(args: argparse.Namespace) -> int:
     splits = limit_splits(
         spec, data.splits, args.max_train_examples, args.max_eval_examples, seed=args.seed
     )
-    tokenizer = AutoTokenizer.from_pretrained(resolve(args.model))
-    tensors = {
-        split: classification_tensors(
-            tokenize_split(tokenizer, spec, splits[split], split, args.max_length).dataset
-        )
+    tokenizer = AutoTokenizer.from_pretrained(resolve(model_path))
+    tokenized = {
+        split: tokenize_split(
+            tokenizer, spec, splits[split], split, args.max_length, doc_stride=args.doc_stride
+        ).dataset
         for split in ("train", eval_split)
     }
-    model = load_model(args.model, "sequence-classification", num_labels=spec.num_labels)
+    evaluation: Any
+    if model_class == "question-answering":
+        train_tensors = qa_train_tensors(tokenized["train"])
+        evaluation = QAEvaluator(splits[eval_split], tokenized[eval_split])
+        model = load_model(model_path, model_class)
+    else:
+        train_tensors = classification_tensors(tokenized["train"])
+        evaluation = classification_tensors(tokenized[eval_split])
+        model = load_model(model_path, model_class, num_labels=spec.num_labels)
+    positions = getattr(model.config, "max_position_embeddings", None)
+    length = args.max_length or spec.max_length
+    if isinstance(positions, int) and length > positions:
+        raise AnaloraError(
+            f"--max-length {length} exceeds the model's {positions} positions: "
+            f"pass --max-length {positions} or less"
+        )
     chip = load_chip(args.chip, model) if args.chip else None
-    out.mkdir(parents=True, exist_ok=True)
-    run_file.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    bar = tqdm(total=None, desc=args.method, unit="step", file=sys.stderr, disable=None)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        run_file.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    if acc is not None:
+        acc.wait_for_everyone()
+    bar = tqdm(
+        total=None, desc=method, unit="step", file=sys.stderr, disable=None if main else True
+    )
 
     def progress(p: dict[str, Any]) -> None:
         bar.total = p["total"]
@@ -118,42 +221,106 @@ def cmd_train(args: argparse.Namespace) -> int:
         bar.set_postfix(loss=f"{p['loss']:.4f}", lr=f"{p['lr']:.2e}")
         bar.refresh()
 
-    result = train_adapter(
-        args.method,
-        model,
-        spec.name,
-        tensors["train"],
-        tensors[eval_split],
-        hw,
-        cfg,
-        out,
-        lora=lora,
-        chip_seed=args.chip_seed,
-        chip_age_s=args.chip_age_s,
-        eval_age_s=args.eval_age_s,
-        chip=chip,
-        resume=args.resume,
-        progress=progress,
-    )
+    common: dict[str, Any] = {"eval_split": eval_split, "head": head}
+    if method == "direct":
+        result = deploy_direct(
+            model,
+            spec.name,
+            evaluation,
+            hw,
+            out,
+            chip_seed=args.chip_seed,
+            eval_age_s=args.eval_age_s,
+            tokenizer=tokenizer,
+            **common,
+        )
+    elif method in ADAPTER_METHODS:
+        assert cfg is not None
+        result = train_adapter(
+            method,
+            model,
+            spec.name,
+            train_tensors,
+            evaluation,
+            hw,
+            cfg,
+            out,
+            lora=lora,
+            chip_seed=args.chip_seed,
+            chip_age_s=args.chip_age_s,
+            eval_age_s=args.eval_age_s,
+            chip=chip,
+            resume=args.resume,
+            progress=progress,
+            model_spec=model_path,
+            chip_dir=args.chip,
+            device=device,
+            accelerator=acc,
+            **common,
+        )
+    else:
+        assert cfg is not None
+        result = train_full(
+            method,
+            model,
+            spec.name,
+            train_tensors,
+            evaluation,
+            hw if method == "ahwa" else None,
+            cfg,
+            out,
+            chip_seed=args.chip_seed,
+            eval_age_s=args.eval_age_s,
+            resume=args.resume,
+            progress=progress,
+            tokenizer=tokenizer,
+            device=device,
+            accelerator=acc,
+            model_class=model_class,
+            **common,
+        )
     bar.close()
-    counts = trainable_parameters(result.model)
-    print(
-        f"{args.method} on {spec.name}: {result.train.steps} steps; trainable parameters: "
-        f"{counts['lora']:,} adapter + {counts['head']:,} head + {counts['other']:,} other"
-    )
-    print(", ".join(f"{k} {v:.2f}" for k, v in result.metrics.items()) + f" ({eval_split})")
-    print(f"adapter saved to {result.adapter_dir}")
+    if not main:
+        return 0
+    if result.train is None:
+        print(f"{method} on {spec.name}: programmed chip {args.chip_seed}, no training")
+    elif method in ADAPTER_METHODS:
+        counts = trainable_parameters(result.model)
+        print(
+            f"{method} on {spec.name}: {result.train.steps} steps; trainable parameters: "
+            f"{counts['lora']:,} adapter + {counts['head']:,} head + {counts['other']:,} other"
+        )
+    else:
+        n = sum(p.numel() for p in result.model.parameters())
+        print(f"{method} on {spec.name}: {result.train.steps} steps; {n:,} parameters trained")
+    where = f" on chip {args.chip_seed} at {args.eval_age_s:g} s" if method != "digital" else ""
+    if method == "digital-lora":
+        where = ""
+    print(", ".join(f"{k} {v:.2f}" for k, v in result.metrics.items()) + f" ({eval_split}{where})")
+    print(f"{'adapter' if method in ADAPTER_METHODS else 'model'} saved to {result.artefact}")
+    print(f"deployment: {out / 'deployment.json'}")
     return 0
 
 
 def register(sub: Any) -> None:
     """Add the ``train`` verb to the CLI."""
-    from analora.training.methods import ADAPTER_METHODS
+    from analora.training.methods import METHODS
 
     p = sub.add_parser("train", help=cmd_train.__doc__)
-    p.add_argument("--method", required=True, choices=ADAPTER_METHODS)
-    p.add_argument("--model", required=True, help="local directory, 'minilm', or a Hub id")
-    p.add_argument("--task", required=True, help="a GLUE classification task, e.g. sst2")
+    p.add_argument("--method", required=True, choices=METHODS)
+    p.add_argument(
+        "--model",
+        required=True,
+        help="local directory, 'minilm', a Hub id, or the output directory of --method digital",
+    )
+    p.add_argument(
+        "--task", required=True, help="a GLUE task (e.g. sst2) or squad / squad-devsplit"
+    )
+    p.add_argument(
+        "--head",
+        default=None,
+        help="the task head's module name (default: classifier, or qa_outputs for SQuAD)",
+    )
     p.add_argument("--hardware", default="paper-pcm")
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.add_argument(
@@ -169,7 +336,12 @@ def register(sub: Any) -> None:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument(
+        "--lr", type=float, default=None, help="default 2e-4 for adapters, 5e-5 for digital/ahwa"
+    )
+    p.add_argument(
+        "--device", default="cpu", help="cpu, cuda, cuda:N or auto (analog methods: cpu)"
+    )
     p.add_argument("--warmup-ratio", type=float, default=0.0)
     p.add_argument("--rank", type=int, default=8)
     p.add_argument("--lora-alpha", type=int, default=32)
@@ -177,6 +349,11 @@ def register(sub: Any) -> None:
     p.add_argument("--targets", default="all", help="all, qkv or ffn")
     p.add_argument("--max-train-examples", type=int, default=None)
     p.add_argument("--max-eval-examples", type=int, default=None)
-    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument(
+        "--max-length", type=int, default=None, help="default: the task's (128 GLUE, 384 SQuAD)"
+    )
+    p.add_argument(
+        "--doc-stride", type=int, default=None, help="SQuAD window overlap (default 128)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_train)

@@ -1,6 +1,15 @@
-"""Adapter methods for classification tasks: ``digital-lora``, ``ahwa-lora``, ``chip-lora``.
+"""The training methods on classification tasks, each ending in a deployable
+artefact plus its training log (``train_log.json``) and ``deployment.json``.
 
+* ``digital``: fine-tune every weight, no hardware simulation. Saves the model.
 * ``digital-lora``: LoRA on the digital model's linear layers, no hardware.
+* ``direct``: program a (``digital``) fine-tuned model onto a chip with no
+  adaptation ("deploy and hope"). Saves the model to program.
+* ``ahwa``: full analog hardware-aware training of all weights, starting from
+  the ``digital`` model (the paper's baseline): training weight noise and the
+  converter limits, learned out-scales, and clip plus re-map of the analog
+  weights after every optimiser step (aihwkit's semantics). Saves the trained
+  analog model, which is then programmed.
 * ``ahwa-lora`` (Li et al., arXiv 2411.17367): the pretrained weights are
   programmed once onto a chip; LoRA on every analog layer plus a digital task
   head train under the hardware config's generic training noise (target
@@ -9,13 +18,15 @@
   at ``chip_age_s`` (its programming noise, drift, read and output noise)
   instead of the generic noise; the adapter is bound to that chip.
 
-All three use the same adapters (rank, alpha, dropout, placement), the same
-digital head and the same :class:`~analora.training.trainer.Trainer`; the
-adapter methods evaluate on the chip read at ``eval_age_s``.
+All share the digital head, the :class:`~analora.training.trainer.Trainer`
+and the evaluation; the analog methods evaluate on a chip (seed
+``chip_seed``) read at ``eval_age_s``.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,13 +36,22 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from torch import Tensor, nn
 
 from analora.adapters import add_lora, save_adapter, select_targets
-from analora.analog import Chip, program
+from analora.analog import Chip, convert, post_update_step, program, save_analog_model
 from analora.analog.convert import mappable_layers
 from analora.errors import AnaloraError, did_you_mean
 from analora.hardware import HardwareConfig
+from analora.training.deployment import model_reference, write_deployment
 from analora.training.trainer import TrainConfig, Trainer, TrainResult
 
 ADAPTER_METHODS = ("digital-lora", "ahwa-lora", "chip-lora")
+FULL_METHODS = ("digital", "ahwa")
+METHODS = ("digital", "digital-lora", "direct", "ahwa", "ahwa-lora", "chip-lora")
+ANALOG_METHODS = ("direct", "ahwa", "ahwa-lora", "chip-lora")
+HEADS = {"sequence-classification": "classifier", "question-answering": "qa_outputs"}
+"""The digital task head of BERT-family models, by model class (``--head`` overrides)."""
+# PAPER.md: 2e-4 for AHWA-LoRA, 5e-5 for full AHWA from the fine-tuned model;
+# 5e-5 for a digital full fine-tune (the usual BERT range, 2e-5 ... 5e-5).
+DEFAULT_LR = {"digital": 5e-5, "ahwa": 5e-5, "direct": 0.0}
 
 
 @dataclass(frozen=True)
@@ -46,18 +66,94 @@ class LoraSettings:
 
 @dataclass
 class MethodResult:
-    model: PeftModel
+    model: nn.Module
     chip: Chip | None
-    train: TrainResult
+    train: TrainResult | None
     metrics: dict[str, float]
-    adapter_dir: Path
+    artefact: Path
+    """The adapter directory, or the saved model for the full-weight methods."""
+
+
+def default_lr(method: str) -> float:
+    return DEFAULT_LR.get(method, 2e-4)
+
+
+def check_device(method: str, device: str | torch.device) -> None:
+    """The analog engine draws its noise with CPU generators: analog methods run on CPU."""
+    if torch.device(device).type != "cpu" and method in ANALOG_METHODS:
+        raise AnaloraError(
+            f"--method {method} simulates the analog hardware, which runs on CPU only: "
+            "use --device cpu (the digital methods run on a GPU)"
+        )
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def _tensors(tokenized: Any, targets: tuple[str, ...]) -> dict[str, Tensor]:
+    cols = [c for c in (*MODEL_INPUTS, *targets) if c in tokenized.column_names]
+    rows = tokenized.with_format("torch", columns=cols)[:]  # one dict of tensors
+    return {c: rows[c] for c in cols}
 
 
 def classification_tensors(tokenized: Any) -> dict[str, Tensor]:
-    """``input_ids``, ``attention_mask`` and ``labels`` of a tokenised split."""
-    cols = ["input_ids", "attention_mask", "labels"]
-    rows = tokenized.with_format("torch", columns=cols)[:]  # one dict of tensors
-    return {c: rows[c] for c in cols}
+    """The model inputs (ids, mask, and segment ids where the tokenizer makes
+    them: sentence pairs need them) and ``labels`` of a tokenised split."""
+    return _tensors(tokenized, ("labels",))
+
+
+def qa_train_tensors(tokenized: Any) -> dict[str, Tensor]:
+    """Model inputs and ``start_positions``/``end_positions`` of SQuAD training windows."""
+    return _tensors(tokenized, ("start_positions", "end_positions"))
+
+
+class QAEvaluator:
+    """SQuAD exact match and F1 (0-100) of a question-answering model: logits
+    per window, answers by :func:`analora.tasks.qa.postprocess`."""
+
+    def __init__(self, examples: Any, features: Any, batch_size: int = 32) -> None:
+        self.examples = examples
+        self.features = features
+        self.inputs = _tensors(features, ())
+        self.references = {
+            qid: list(a["text"]) for qid, a in zip(examples["id"], examples["answers"], strict=True)
+        }
+        self.batch_size = batch_size
+
+    @torch.no_grad()
+    def __call__(self, model: nn.Module) -> dict[str, float]:
+        from analora.tasks.metrics import squad_metrics
+        from analora.tasks.qa import postprocess
+
+        model.eval()
+        device = _model_device(model)
+        starts, ends = [], []
+        n = len(self.inputs["input_ids"])
+        for i in range(0, n, self.batch_size):
+            out = model(
+                **{k: v[i : i + self.batch_size].to(device) for k, v in self.inputs.items()}
+            )
+            starts.append(out.start_logits.float().cpu())
+            ends.append(out.end_logits.float().cpu())
+        answers = postprocess(
+            self.examples, self.features, torch.cat(starts).numpy(), torch.cat(ends).numpy()
+        )
+        return squad_metrics(answers, self.references)
+
+
+EvalData = dict[str, Tensor] | Callable[[nn.Module], dict[str, float]]
+"""Classification tensors, or an evaluator such as :class:`QAEvaluator`."""
+
+
+def _evaluator(task: str, eval_data: EvalData) -> Callable[[nn.Module], dict[str, float]]:
+    if callable(eval_data):
+        return eval_data
+    data = eval_data
+    return lambda m: evaluate_classification(m, task, data)
 
 
 @torch.no_grad()
@@ -68,12 +164,22 @@ def evaluate_classification(
     from analora.tasks import compute_metrics
 
     model.eval()
+    device = _model_device(model)
     logits = []
     n = len(data["labels"])
     for i in range(0, n, batch_size):
-        batch = {k: v[i : i + batch_size] for k, v in data.items() if k != "labels"}
-        logits.append(model(**batch).logits.float())
+        batch = {k: v[i : i + batch_size].to(device) for k, v in data.items() if k != "labels"}
+        logits.append(model(**batch).logits.float().cpu())
     return compute_metrics(task, torch.cat(logits).numpy(), data["labels"].numpy())
+
+
+def _log_untrained(out: Path, method: str, metrics: dict[str, float], **extra: Any) -> None:
+    record = {"method": method, "trained": False, "steps": 0, "evals": [metrics], **extra}
+    (out / "train_log.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+
+
+def _eval_record(split: str | None, age_s: float | None, metrics: dict[str, float]) -> dict:
+    return {"split": split, "age_s": age_s, "metrics": metrics}
 
 
 def train_adapter(
@@ -81,7 +187,7 @@ def train_adapter(
     model: nn.Module,
     task: str,
     train_data: dict[str, Tensor],
-    eval_data: dict[str, Tensor],
+    eval_data: EvalData,
     hardware: HardwareConfig,
     config: TrainConfig,
     out_dir: str | Path,
@@ -93,17 +199,28 @@ def train_adapter(
     chip: Chip | None = None,
     resume: bool = False,
     progress: Any = None,
+    model_spec: str | None = None,
+    chip_dir: str | Path | None = None,
+    eval_split: str | None = None,
+    device: str | torch.device = "cpu",
+    accelerator: Any = None,
 ) -> MethodResult:
-    """Train one adapter method on a sequence-classification model (which is
-    converted and programmed in place for the analog methods, unless a
-    ``chip`` programmed from it is given) and save the adapter."""
+    """Train one adapter method on a classification or question-answering
+    model (converted and programmed in place for the analog methods, unless a
+    ``chip`` programmed from it is given) and save the adapter.
+
+    ``model_spec`` (the base model as the user named it) and ``chip_dir``
+    (a saved chip) go into ``deployment.json`` so the deployment can be rebuilt.
+    """
     if method not in ADAPTER_METHODS:
         raise AnaloraError(
             f"--method {method!r} is not an adapter method: use one of "
             f"{', '.join(ADAPTER_METHODS)}{did_you_mean(method, ADAPTER_METHODS)}"
         )
+    check_device(method, device if accelerator is None else accelerator.device)
     lora = lora or LoraSettings()
     out = Path(out_dir)
+    score = _evaluator(task, eval_data)
     torch.manual_seed(config.seed)  # adapter initialisation
     if method == "digital-lora":
         # The same placement as on the analog model: every mappable linear but the head.
@@ -117,9 +234,7 @@ def train_adapter(
         )
         peft_model: PeftModel = get_peft_model(model, config_)
         chip = None
-
-        def evaluate(m: nn.Module) -> dict[str, float]:
-            return evaluate_classification(m, task, eval_data)
+        evaluate = score
 
     else:
         if chip is None:
@@ -143,13 +258,24 @@ def train_adapter(
         def evaluate(m: nn.Module) -> dict[str, float]:
             the_chip.read(eval_age_s)
             try:
-                return evaluate_classification(m, task, eval_data)
+                return score(m)
             finally:
                 train_mode()
 
         train_mode()
-    trainer = Trainer(peft_model, train_data, config, out, eval_fn=evaluate, progress=progress)
+    trainer = Trainer(
+        peft_model,
+        train_data,
+        config,
+        out,
+        eval_fn=evaluate,
+        progress=progress,
+        device=device,
+        accelerator=accelerator,
+    )
     result = trainer.train(resume=resume)
+    if not trainer.is_main:
+        return MethodResult(peft_model, chip, result, {}, out / "adapter")
     metrics = result.evals[-1] if result.evals else evaluate(peft_model)
     if method == "digital-lora":
         adapter_dir = out / "adapter"
@@ -165,4 +291,179 @@ def train_adapter(
             chip=chip if method == "chip-lora" else None,
             overwrite=True,
         )
+    analog = method != "digital-lora"
+    assert chip is not None or not analog
+    write_deployment(
+        out,
+        {
+            "kind": "adapter" if analog else "digital",
+            "method": method,
+            "task": task,
+            "model": {
+                "path": model_reference(model_spec) if model_spec else None,
+                "format": "hf",
+            },
+            "adapter": "adapter",
+            "hardware": hardware.to_dict() if analog else None,
+            "chip": {
+                "seed": chip.seed,
+                "path": str(Path(chip_dir).resolve()) if chip_dir else None,
+                "fingerprint": chip.fingerprint(),
+                "trained_at_age_s": chip_age_s if method == "chip-lora" else None,
+            }
+            if chip is not None
+            else None,
+            "eval": _eval_record(eval_split, eval_age_s if analog else None, metrics),
+            "train": {"steps": result.steps, "seed": config.seed},
+        },
+    )
     return MethodResult(peft_model, chip, result, metrics, adapter_dir)
+
+
+def train_full(
+    method: str,
+    model: nn.Module,
+    task: str,
+    train_data: dict[str, Tensor],
+    eval_data: EvalData,
+    hardware: HardwareConfig | None,
+    config: TrainConfig,
+    out_dir: str | Path,
+    head: str = "classifier",
+    chip_seed: int = 0,
+    eval_age_s: float = 0.0,
+    resume: bool = False,
+    progress: Any = None,
+    tokenizer: Any = None,
+    eval_split: str | None = None,
+    device: str | torch.device = "cpu",
+    accelerator: Any = None,
+    model_class: str = "sequence-classification",
+) -> MethodResult:
+    """``digital`` (every weight, no hardware) or ``ahwa`` (every weight under
+    the hardware, analog weights clipped and re-mapped after each step) on a
+    classification or question-answering model (``model_class``); saves the
+    trained model to ``out/model``.
+
+    For ``ahwa`` pass the ``digital`` result: the paper starts full
+    hardware-aware training from the fine-tuned model. Each evaluation
+    programs a chip (seed ``chip_seed``) from the current weights and reads
+    it at ``eval_age_s``.
+    """
+    if method not in FULL_METHODS:
+        raise AnaloraError(
+            f"--method {method!r} is not a full-weight method: use one of "
+            f"{', '.join(FULL_METHODS)}{did_you_mean(method, FULL_METHODS)}"
+        )
+    check_device(method, device if accelerator is None else accelerator.device)
+    out = Path(out_dir)
+    score = _evaluator(task, eval_data)
+    torch.manual_seed(config.seed)
+    chip: Chip | None = None
+    if method == "digital":
+        for p in model.parameters():
+            p.requires_grad_(True)
+        evaluate = score
+        post_step = None
+    else:
+        if hardware is None:
+            raise AnaloraError("--method ahwa needs a hardware config (--hardware)")
+        convert(model, hardware, exclude=[head])
+        for p in model.parameters():
+            p.requires_grad_(True)  # analog tile weights and out-scales included
+
+        def evaluate(m: nn.Module) -> dict[str, float]:
+            the_chip = program(m, seed=chip_seed)  # the current target weights
+            the_chip.read(eval_age_s)
+            try:
+                return score(m)
+            finally:
+                the_chip.use_target()
+
+        post_step = post_update_step
+    trainer = Trainer(
+        model,
+        train_data,
+        config,
+        out,
+        eval_fn=evaluate,
+        post_step=post_step,
+        progress=progress,
+        device=device,
+        accelerator=accelerator,
+    )
+    result = trainer.train(resume=resume)
+    if not trainer.is_main:
+        return MethodResult(model, None, result, {}, out / "model")
+    metrics = result.evals[-1] if result.evals else evaluate(model)
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    if method == "digital":
+        model_dir = _save_digital(model, out / "model", tokenizer)
+    else:
+        model_dir = save_analog_model(model, out / "model", model_class, tokenizer, overwrite=True)
+    write_deployment(
+        out,
+        {
+            "kind": "digital" if method == "digital" else "model",
+            "method": method,
+            "task": task,
+            "model": {"path": "model", "format": "hf" if method == "digital" else "analog"},
+            "adapter": None,
+            "hardware": hardware.to_dict() if method == "ahwa" and hardware else None,
+            "chip": None,
+            "eval": _eval_record(eval_split, eval_age_s if method == "ahwa" else None, metrics)
+            | ({"chip_seed": chip_seed} if method == "ahwa" else {}),
+            "train": {"steps": result.steps, "seed": config.seed},
+        },
+    )
+    return MethodResult(model, chip, result, metrics, model_dir)
+
+
+def _save_digital(model: nn.Module, out: Path, tokenizer: Any) -> Path:
+    from analora.files import atomic_directory
+
+    with atomic_directory(out) as tmp:
+        model.save_pretrained(str(tmp))  # type: ignore[operator]
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(tmp))
+    return out
+
+
+def deploy_direct(
+    model: nn.Module,
+    task: str,
+    eval_data: EvalData,
+    hardware: HardwareConfig,
+    out_dir: str | Path,
+    head: str = "classifier",
+    chip_seed: int = 0,
+    eval_age_s: float = 0.0,
+    tokenizer: Any = None,
+    eval_split: str | None = None,
+) -> MethodResult:
+    """``direct``: save the (fine-tuned) model as the model to program, program
+    it onto one chip with no adaptation and evaluate that chip."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model_dir = _save_digital(model, out / "model", tokenizer)
+    chip = program(model, hardware, seed=chip_seed, exclude=[head])
+    with chip.reading(eval_age_s):
+        metrics = _evaluator(task, eval_data)(model)
+    _log_untrained(out, "direct", metrics, chip_seed=chip_seed, eval_age_s=eval_age_s)
+    write_deployment(
+        out,
+        {
+            "kind": "model",
+            "method": "direct",
+            "task": task,
+            "model": {"path": "model", "format": "hf"},
+            "adapter": None,
+            "hardware": hardware.to_dict(),
+            "chip": None,
+            "eval": _eval_record(eval_split, eval_age_s, metrics) | {"chip_seed": chip_seed},
+            "train": None,
+        },
+    )
+    return MethodResult(model, chip, None, metrics, model_dir)

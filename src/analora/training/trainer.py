@@ -10,6 +10,15 @@ resumed run ends bit-identical to an unbroken one on CPU.
 The loop knows nothing of analog hardware: a method passes ``post_step`` (for
 full hardware-aware training, :func:`analora.analog.post_update_step`, which
 clips and re-maps the analog weights after each optimiser step).
+
+Devices and processes: ``device`` picks where one process trains (``cpu``,
+``cuda``, ``cuda:1``, ...). Under ``accelerate launch`` pass the
+``accelerate.Accelerator``: the model is wrapped for data parallelism, each
+process takes its share of every batch (``--batch-size`` stays the global
+batch, so the gradient equals the single-process one), and only the main
+process evaluates, writes checkpoints and reports progress. Process ``r > 0``
+draws its dropout and noise from ``derive_seed(seed, "rank", r)``; bit-identical
+resume is promised for one process on CPU.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from analora.errors import AnaloraError
-from analora.seeds import generator
+from analora.seeds import derive_seed, generator
 from analora.training.checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -92,11 +101,20 @@ class TrainResult:
     resumed_from_step: int | None = None
 
 
-def _batches(data: Mapping[str, Tensor], batch_size: int, seed: int, epoch: int) -> list[Batch]:
+def _n_batches(n: int, batch_size: int, min_size: int) -> int:
+    """Batches per epoch; a last partial batch shorter than ``min_size`` (the
+    number of processes, each of which needs a row) is dropped."""
+    return n // batch_size + (1 if n % batch_size >= min_size else 0)
+
+
+def _batches(
+    data: Mapping[str, Tensor], batch_size: int, seed: int, epoch: int, min_size: int = 1
+) -> list[Batch]:
     n = len(next(iter(data.values())))
     order = torch.randperm(n, generator=generator(seed, "order", epoch))
     return [
-        {k: v[order[i : i + batch_size]] for k, v in data.items()} for i in range(0, n, batch_size)
+        {k: v[order[i * batch_size : (i + 1) * batch_size]] for k, v in data.items()}
+        for i in range(_n_batches(n, batch_size, min_size))
     ]
 
 
@@ -123,13 +141,23 @@ class Trainer:
         eval_fn: EvalFn | None = None,
         post_step: Callable[[nn.Module], object] | None = None,
         progress: Progress | None = None,
+        device: str | torch.device = "cpu",
+        accelerator: Any = None,
     ) -> None:
         lengths = {len(v) for v in train_data.values()}
         if len(lengths) != 1 or 0 in lengths:
             raise TrainError(
                 "training data must be non-empty tensors of one length: check the dataset"
             )
-        self.model = model
+        self.acc = accelerator
+        self.rank = 0 if accelerator is None else int(accelerator.process_index)
+        self.world = 1 if accelerator is None else int(accelerator.num_processes)
+        self.device = torch.device(device) if accelerator is None else accelerator.device
+        self.model = model.to(self.device)
+        # The module the forward pass runs through (data-parallel wrapper or the model).
+        self.runner: nn.Module = model
+        if accelerator is not None and self.world > 1:
+            self.runner = accelerator.prepare_model(model)
         self.data = dict(train_data)
         self.config = config
         self.out = Path(out_dir)
@@ -144,7 +172,12 @@ class Trainer:
         self.params = params
         self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
         n = lengths.pop()
-        self.steps_per_epoch = math.ceil(n / config.batch_size)
+        if config.batch_size < self.world or n < self.world:
+            raise TrainError(
+                f"batch size {config.batch_size} and {n} examples cannot be shared by "
+                f"{self.world} processes: raise --batch-size or use fewer processes"
+            )
+        self.steps_per_epoch = _n_batches(n, config.batch_size, self.world)
         self.total_steps = self.steps_per_epoch * config.epochs
         warmup = int(config.warmup_ratio * self.total_steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -159,6 +192,14 @@ class Trainer:
     def best_dir(self) -> Path:
         return self.out / "checkpoints" / "best"
 
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def _barrier(self) -> None:
+        if self.acc is not None and self.world > 1:
+            self.acc.wait_for_everyone()
+
     def train(self, resume: bool = False, stop_after_steps: int | None = None) -> TrainResult:
         """Run to the end (or to ``stop_after_steps`` optimiser steps, which
         simulates a killed run). ``resume`` continues from the last checkpoint."""
@@ -170,14 +211,19 @@ class Trainer:
                 raise TrainError(f"{self.out} has no checkpoint to resume: run without --resume")
             loop = load_checkpoint(self.last_dir, self.model, self.optimizer, self.scheduler)
             result.resumed_from_step = loop["step"]
+            if not self.is_main:
+                torch.manual_seed(derive_seed(cfg.seed, "rank", self.rank, loop["step"]))
         else:
-            torch.manual_seed(cfg.seed)
-        self.out.mkdir(parents=True, exist_ok=True)
+            torch.manual_seed(
+                cfg.seed if self.is_main else derive_seed(cfg.seed, "rank", self.rank)
+            )
+        if self.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         start_step = loop["step"]
         for epoch in range(loop["epoch"], cfg.epochs):
             self.model.train()
-            batches = _batches(self.data, cfg.batch_size, cfg.seed, epoch)
+            batches = _batches(self.data, cfg.batch_size, cfg.seed, epoch, self.world)
             for i in range(loop["step"] - epoch * self.steps_per_epoch, len(batches)):
                 loss = self._step(batches[i])
                 loop["step"] += 1
@@ -188,7 +234,7 @@ class Trainer:
                     result.steps, result.losses = loop["step"], loop["losses"]
                     return result
             loop["epoch"] = epoch + 1
-            if self.eval_fn is not None and cfg.eval_each_epoch:
+            if self.eval_fn is not None and cfg.eval_each_epoch and self.is_main:
                 metrics = self.eval_fn(self.model)
                 loop["evals"].append(metrics)
                 key = cfg.primary_metric or next(iter(metrics))
@@ -196,16 +242,30 @@ class Trainer:
                     loop["best"] = metrics[key]
                     save_checkpoint(self.best_dir, self.model, self.optimizer, self.scheduler, loop)
             self._save_last(loop)
-        (self.out / "train_log.json").write_text(
-            json.dumps({"config": asdict(cfg), **loop}, indent=1) + "\n", encoding="utf-8"
-        )
+        if self.is_main:
+            log_record = {
+                "config": asdict(cfg),
+                "device": str(self.device),
+                "processes": self.world,
+                **loop,
+            }
+            (self.out / "train_log.json").write_text(
+                json.dumps(log_record, indent=1) + "\n", encoding="utf-8"
+            )
+        self._barrier()
         result.steps, result.losses, result.evals = loop["step"], loop["losses"], loop["evals"]
         result.best_metric = loop["best"]
         return result
 
+    def _local(self, batch: Batch) -> Batch:
+        """This process's share of a global batch, on its device."""
+        if self.world > 1:
+            batch = {k: v[self.rank :: self.world] for k, v in batch.items()}
+        return {k: v.to(self.device) for k, v in batch.items()}
+
     def _step(self, batch: Batch) -> float:
         self.optimizer.zero_grad(set_to_none=True)
-        out = self.model(**batch)
+        out = self.runner(**self._local(batch))
         loss = out.loss if hasattr(out, "loss") else out["loss"]
         if not torch.isfinite(loss):
             raise TrainError(f"the loss became {loss.item()}: lower --lr")
@@ -216,13 +276,17 @@ class Trainer:
         self.scheduler.step()
         if self.post_step is not None:
             self.post_step(self.model)
+        if self.world > 1:
+            loss = self.acc.reduce(loss.detach(), reduction="mean")
         return float(loss.detach())
 
     def _save_last(self, loop: dict[str, Any]) -> None:
-        save_checkpoint(self.last_dir, self.model, self.optimizer, self.scheduler, loop)
+        if self.is_main:
+            save_checkpoint(self.last_dir, self.model, self.optimizer, self.scheduler, loop)
+        self._barrier()
 
     def _report(self, step: int, loss: float, start: float, start_step: int) -> None:
-        if self.progress is None:
+        if self.progress is None or not self.is_main:
             return
         elapsed = time.perf_counter() - start
         rate = (step - start_step) / elapsed if elapsed > 0 else 0.0
