@@ -226,6 +226,14 @@ def build_parser() -> argparse.ArgumentParser:
     from analora.training.cli import register as register_train
 
     register_train(sub)
+
+    from analora.sweep.cli import register as register_sweep
+
+    register_sweep(sub)
+
+    from analora.demo import register as register_demo
+
+    register_demo(sub)
     return parser
 
 

@@ -240,3 +240,25 @@ def conversion_report(model: nn.Module) -> ConversionReport | None:
     rep.digital_params = sum(p.numel() for p in model.parameters() if id(p) not in analog_ids)
     setattr(model, INFO_ATTR, rep)
     return rep
+
+
+def digital_twin(model: nn.Module) -> nn.Module:
+    """A copy of a converted model with every analog layer replaced by a plain
+    ``nn.Linear`` holding its digital-equivalent target weight (mapping,
+    clipping and learned out-scale included): the deployed weights evaluated
+    in floating point, with no noise, converters or drift. Adapter wrappers
+    around the analog layers are kept."""
+    import copy
+
+    twin = copy.deepcopy(model)
+    for name, module in list(twin.named_modules()):
+        if not isinstance(module, AnalogLinear):
+            continue
+        linear = nn.Linear(module.in_features, module.out_features, bias=module.bias is not None)
+        with torch.no_grad():
+            linear.weight.copy_(module.digital_weight())
+            if module.bias is not None:
+                linear.bias.copy_(module.bias)
+        linear.requires_grad_(False)
+        _set_submodule(twin, name, linear)
+    return twin

@@ -63,6 +63,11 @@ def _resolve_model(spec: str) -> tuple[str, dict[str, Any] | None]:
                 f"--model {spec} holds a {record['method']} adapter, not a model: "
                 "pass the output of --method digital"
             )
+        if record["model"].get("format") != "hf":
+            raise AnaloraError(
+                f"--model {spec} holds a trained analog model ({record['method']}), which only "
+                "deploys: sweep it with 'analora sweep', or pass the output of --method digital"
+            )
         return str(run / path), record
     return spec, None
 
@@ -101,23 +106,20 @@ def _accelerator(device: str) -> Any:
 def cmd_train(args: argparse.Namespace) -> int:
     """Train (or deploy) a method and save its artefact, log and deployment."""
     from tqdm import tqdm
-    from transformers import AutoTokenizer
 
     from analora.adapters import trainable_parameters
     from analora.analog import load_chip
     from analora.hardware import load_hardware
     from analora.models import load_model, resolve
-    from analora.tasks import get_task, limit_splits, load_task, tokenize_split
+    from analora.tasks import get_task
+    from analora.training.data import task_inputs
     from analora.training.methods import (
         ADAPTER_METHODS,
         HEADS,
         LoraSettings,
-        QAEvaluator,
         check_device,
-        classification_tensors,
         default_lr,
         deploy_direct,
-        qa_train_tensors,
         train_adapter,
         train_full,
     )
@@ -177,26 +179,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     lora = LoraSettings(
         r=args.rank, alpha=args.lora_alpha, dropout=args.lora_dropout, targets=args.targets
     )
-    data = load_task(spec.name, data_dir=args.data_dir)
-    eval_split = spec.eval_splits[0]
-    splits = limit_splits(
-        spec, data.splits, args.max_train_examples, args.max_eval_examples, seed=args.seed
+    inputs = task_inputs(
+        spec.name,
+        resolve(model_path),
+        data_dir=args.data_dir,
+        max_train_examples=args.max_train_examples,
+        max_eval_examples=args.max_eval_examples,
+        max_length=args.max_length,
+        doc_stride=args.doc_stride,
+        seed=args.seed,
+        with_train=method != "direct",
     )
-    tokenizer = AutoTokenizer.from_pretrained(resolve(model_path))
-    tokenized = {
-        split: tokenize_split(
-            tokenizer, spec, splits[split], split, args.max_length, doc_stride=args.doc_stride
-        ).dataset
-        for split in ("train", eval_split)
-    }
-    evaluation: Any
+    eval_split, evaluation, tokenizer = inputs.eval_split, inputs.evaluation, inputs.tokenizer
+    train_tensors = inputs.train
     if model_class == "question-answering":
-        train_tensors = qa_train_tensors(tokenized["train"])
-        evaluation = QAEvaluator(splits[eval_split], tokenized[eval_split])
         model = load_model(model_path, model_class)
     else:
-        train_tensors = classification_tensors(tokenized["train"])
-        evaluation = classification_tensors(tokenized[eval_split])
         model = load_model(model_path, model_class, num_labels=spec.num_labels)
     positions = getattr(model.config, "max_position_embeddings", None)
     length = args.max_length or spec.max_length
@@ -235,7 +233,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             **common,
         )
     elif method in ADAPTER_METHODS:
-        assert cfg is not None
+        assert cfg is not None and train_tensors is not None
         result = train_adapter(
             method,
             model,
@@ -259,7 +257,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             **common,
         )
     else:
-        assert cfg is not None
+        assert cfg is not None and train_tensors is not None
         result = train_full(
             method,
             model,

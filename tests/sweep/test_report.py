@@ -1,0 +1,38 @@
+"""Reports from result files alone: Markdown table, PNG plot, HTML page."""
+
+import pytest
+
+from analora.cli import main
+from analora.sweep.results import write_results
+
+
+@pytest.fixture
+def two_methods(tmp_path, make_results):  # type: ignore[no-untyped-def]
+    pytest.importorskip("matplotlib")
+    write_results(tmp_path / "direct", make_results("direct"))
+    write_results(tmp_path / "lora", make_results("ahwa-lora", (82.0, 81.0, 80.0, 80.0)))
+    return tmp_path
+
+
+def test_report_table_plot_and_html(two_methods, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = two_methods / "report"
+    argv = ["report", str(two_methods / "lora"), str(two_methods / "direct"), "--out", str(out)]
+    assert main([*argv, "--html"]) == 0
+    printed = capsys.readouterr().out
+    md = (out / "report.md").read_text()
+    # Methods in the paper's order, mean ± std per time, digital reference.
+    assert md.index("| direct |") < md.index("| ahwa-lora |")
+    assert "| direct | 2 | 85.00 | 78.00 ± 2.83 | 76.50 ± 2.12 |" in md
+    assert "| method | chips | digital | 0 s | 1 y |" in printed
+    png = (out / "sst2.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    page = (out / "report.html").read_text()
+    assert "data:image/png;base64," in page and "<table>" in page
+
+
+def test_report_refuses_a_bad_file(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "results.json"
+    bad.write_text("[]")
+    assert main(["report", str(bad), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "not an analora-results/1 file" in err and len(err.strip().splitlines()) == 1
