@@ -115,3 +115,25 @@ def test_minilm_ideal_reproduces_digital_logits(minilm_dir) -> None:  # type: ig
         out = chip.read(10 * 365 * 86400.0).model(input_ids=ids).logits
     assert (out - ref).abs().max().item() < 1e-4
     assert chip.report.tiles == 6 * (1 + 1 + 1 + 1 + 3 + 3) + 1 + 1
+
+
+def test_many_chips_in_sequence_leave_nothing_behind(tiny_bert) -> None:  # type: ignore[no-untyped-def]
+    import gc
+    import weakref
+
+    from analora import load_hardware, program
+
+    hw = load_hardware("paper-pcm")
+    refs = []
+    rss = []
+    for seed in range(100):
+        chip = program(tiny_bert, hw if seed == 0 else None, seed=seed)
+        chip.read(3600.0)
+        chip.use_target()
+        refs.append(weakref.ref(chip))
+        del chip
+        gc.collect()
+        with open("/proc/self/status", encoding="ascii") as f:
+            rss.append(next(int(x.split()[1]) for x in f if x.startswith("VmRSS:")))
+    assert sum(r() is not None for r in refs) == 0  # no chip is kept alive
+    assert rss[-1] - rss[9] < 20 * 1024, (rss[9], rss[-1])  # KiB: flat within noise

@@ -117,8 +117,11 @@ def test_bad_settings_and_missing_checkpoint(template, data, tmp_path) -> None: 
         TrainConfig(lr=0.0)
     with pytest.raises(TrainError, match="--warmup-ratio"):
         TrainConfig(warmup_ratio=1.5)
-    with pytest.raises(TrainError, match="without --resume"):
-        Trainer(copy.deepcopy(template), data, TrainConfig(), tmp_path / "e").train(resume=True)
+    # Killed before the first checkpoint: resuming starts from the beginning.
+    result = Trainer(copy.deepcopy(template), data, TrainConfig(epochs=1), tmp_path / "e").train(
+        resume=True
+    )
+    assert result.resumed_from_step is None and result.steps == 2
 
 
 def test_full_hardware_aware_training_resumes_bit_identical(tiny_bert, data, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -206,9 +206,12 @@ class Trainer:
         cfg = self.config
         loop: dict[str, Any] = {"step": 0, "epoch": 0, "losses": [], "evals": [], "best": None}
         result = TrainResult(steps=0)
+        if resume and not self.last_dir.exists():
+            # Killed before its first checkpoint: nothing was kept, so the
+            # continuation is a fresh start (which ends the same).
+            log.info("no checkpoint in %s yet: starting from the beginning", self.out)
+            resume = False
         if resume:
-            if not self.last_dir.exists():
-                raise TrainError(f"{self.out} has no checkpoint to resume: run without --resume")
             loop = load_checkpoint(self.last_dir, self.model, self.optimizer, self.scheduler)
             result.resumed_from_step = loop["step"]
             if not self.is_main:
