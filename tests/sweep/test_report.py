@@ -36,3 +36,14 @@ def test_report_refuses_a_bad_file(tmp_path, capsys) -> None:  # type: ignore[no
     assert main(["report", str(bad), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "not an analora-results/1 file" in err and len(err.strip().splitlines()) == 1
+
+
+def test_same_results_give_the_same_report_bits(two_methods) -> None:  # type: ignore[no-untyped-def]
+    from analora.sweep.report import build_report
+
+    paths = [two_methods / "direct", two_methods / "lora"]
+    a = build_report(paths, two_methods / "a", html_page=True)
+    b = build_report(paths, two_methods / "b", html_page=True)
+    for name in ("report.md", "sst2.png", "report.html"):
+        assert (two_methods / "a" / name).read_bytes() == (two_methods / "b" / name).read_bytes()
+    assert a["text"] == b["text"]
