@@ -139,3 +139,22 @@ def test_train_bad_options(tiny_dir, tmp_path, capsys, extra, message) -> None: 
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not run.exists()  # nothing written
+
+
+def test_same_seed_same_adapter_whatever_ran_before(tiny_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    if not (DATA / "glue" / "SST-2").is_dir():
+        pytest.skip(f"SST-2 not found under {DATA}")
+    from transformers import AutoTokenizer, BertModel
+
+    # A base model without a task head (as MiniLM): the head is initialised anew.
+    base = tmp_path / "base"
+    BertModel.from_pretrained(str(tiny_dir)).save_pretrained(str(base))
+    AutoTokenizer.from_pretrained(str(tiny_dir)).save_pretrained(str(base))
+    assert main(_tiny_argv("ahwa-lora", str(base), tmp_path / "a")) == 0
+    torch.rand(1000)  # other work in the same process moves the global RNG
+    assert main(_tiny_argv("ahwa-lora", str(base), tmp_path / "b")) == 0
+    for name in ("adapter_model.safetensors", "analora_adapter.json"):
+        a = (tmp_path / "a" / "adapter" / name).read_bytes()
+        assert a == (tmp_path / "b" / "adapter" / name).read_bytes(), name

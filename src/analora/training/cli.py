@@ -192,6 +192,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     eval_split, evaluation, tokenizer = inputs.eval_split, inputs.evaluation, inputs.tokenizer
     train_tensors = inputs.train
+    # A new task head is initialised from the seed, not from whatever the
+    # process drew before (the demo runs several commands in one process).
+    import torch
+
+    from analora.seeds import derive_seed
+
+    torch.manual_seed(derive_seed(args.seed, "head-init"))
     if model_class == "question-answering":
         model = load_model(model_path, model_class)
     else:
