@@ -17,7 +17,6 @@ settings: the demo is safe to rerun.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from analora.errors import AnaloraError
+from analora.files import atomic_write_json
 
 
 @dataclass(frozen=True)
@@ -192,10 +192,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "--html",
         ]
     )
-    (out / "demo.json").write_text(
-        json.dumps({"sizes": asdict(sizes), "data_dir": data_dir}, indent=1) + "\n",
-        encoding="utf-8",
-    )
+    atomic_write_json(out / "demo.json", {"sizes": asdict(sizes), "data_dir": data_dir})
     _say(f"demo finished in {time.perf_counter() - started:.0f} s; everything is under {out}")
     return 0
 

@@ -1,6 +1,8 @@
 """Small file helpers shared by every artefact analora writes (chips,
-adapters, training checkpoints): atomic directory writes, checksums, and
-JSON metadata read with a one-line error that names the fix."""
+adapters, training checkpoints, run records, results): atomic directory and
+file writes, checksums, and JSON metadata read with a one-line error that
+names the fix. Standard library only, so that results can be read and
+reported without torch."""
 
 from __future__ import annotations
 
@@ -62,3 +64,26 @@ def read_json(path: str | Path, error: type[AnaloraError], fix: str) -> dict[str
     if not isinstance(data, dict):
         raise error(f"{p} does not hold a JSON object: {fix}")
     return data
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a file through a temporary sibling and one rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any, indent: int = 1) -> None:
+    """JSON through :func:`atomic_write_text`."""
+    atomic_write_text(path, json.dumps(data, indent=indent) + "\n")

@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from analora.sweep.results import ResultsError, atomic_write_text, read_results, time_label
+from analora.files import atomic_write_text
+from analora.sweep.results import ResultsError, read_results, time_label
 
 METHOD_ORDER = ("digital", "digital-lora", "direct", "ahwa", "ahwa-lora", "chip-lora")
 

@@ -28,14 +28,13 @@ import csv
 import io
 import json
 import math
-import os
 import statistics
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from analora.errors import AnaloraError
+from analora.files import atomic_write_text
 
 FORMAT = "analora-results/1"
 JSON_FILE = "results.json"
@@ -88,24 +87,6 @@ def aggregate(cells: Sequence[Mapping[str, Any]], times_s: Sequence[float]) -> l
 
 def higher_is_better(metrics: Iterable[str]) -> dict[str, bool]:
     return {m: m not in LOWER_IS_BETTER for m in metrics}
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a file through a temporary sibling and one rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def to_csv(results: Mapping[str, Any]) -> str:

@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from analora.errors import AnaloraError
+from analora.files import atomic_write_text
 from analora.sweep.results import (
     DEFAULT_TIMES_S,
     FORMAT,
     JSON_FILE,
     aggregate,
-    atomic_write_text,
     higher_is_better,
     read_results,
     write_results,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from analora.errors import AnaloraError
+from analora.files import atomic_write_json
 
 RUN_FILE = "run.json"
 
@@ -213,7 +214,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     chip = load_chip(args.chip, model) if args.chip else None
     if main:
         out.mkdir(parents=True, exist_ok=True)
-        run_file.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        atomic_write_json(run_file, record)
     if acc is not None:
         acc.wait_for_everyone()
     bar = tqdm(

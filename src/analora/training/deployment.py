@@ -15,12 +15,11 @@ recorded as given (an alias or Hub id) or as an absolute path.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from analora.errors import AnaloraError
-from analora.files import read_json
+from analora.files import atomic_write_json, read_json
 
 FORMAT = "analora-deployment/1"
 FILE = "deployment.json"
@@ -31,11 +30,8 @@ def write_deployment(out_dir: str | Path, record: dict[str, Any]) -> Path:
     """Write ``deployment.json`` atomically (temporary file, then rename)."""
     if record.get("kind") not in KINDS:
         raise AnaloraError(f"deployment kind {record.get('kind')!r} is not one of {KINDS}")
-    out = Path(out_dir)
-    path = out / FILE
-    tmp = out / (FILE + ".tmp")
-    tmp.write_text(json.dumps({"format": FORMAT, **record}, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    path = Path(out_dir) / FILE
+    atomic_write_json(path, {"format": FORMAT, **record})
     return path
 
 

@@ -25,7 +25,6 @@ and the evaluation; the analog methods evaluate on a chip (seed
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from analora.adapters import add_lora, save_adapter, select_targets
 from analora.analog import Chip, convert, post_update_step, program, save_analog_model
 from analora.analog.convert import mappable_layers
 from analora.errors import AnaloraError, did_you_mean
+from analora.files import atomic_write_json
 from analora.hardware import HardwareConfig
 from analora.training.deployment import model_reference, write_deployment
 from analora.training.trainer import TrainConfig, Trainer, TrainResult
@@ -175,7 +175,7 @@ def evaluate_classification(
 
 def _log_untrained(out: Path, method: str, metrics: dict[str, float], **extra: Any) -> None:
     record = {"method": method, "trained": False, "steps": 0, "evals": [metrics], **extra}
-    (out / "train_log.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    atomic_write_json(out / "train_log.json", record)
 
 
 def _eval_record(split: str | None, age_s: float | None, metrics: dict[str, float]) -> dict:

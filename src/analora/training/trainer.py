@@ -23,7 +23,6 @@ resume is promised for one process on CPU.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -36,6 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from analora.errors import AnaloraError
+from analora.files import atomic_write_json
 from analora.seeds import derive_seed, generator
 from analora.training.checkpoint import load_checkpoint, save_checkpoint
 
@@ -252,9 +252,7 @@ class Trainer:
                 "processes": self.world,
                 **loop,
             }
-            (self.out / "train_log.json").write_text(
-                json.dumps(log_record, indent=1) + "\n", encoding="utf-8"
-            )
+            atomic_write_json(self.out / "train_log.json", log_record)
         self._barrier()
         result.steps, result.losses, result.evals = loop["step"], loop["losses"], loop["evals"]
         result.best_metric = loop["best"]
