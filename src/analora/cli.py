@@ -234,6 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
     from analora.demo import register as register_demo
 
     register_demo(sub)
+
+    from analora.cost.cli import register as register_cost
+
+    register_cost(sub)
+
+    from analora.bank.cli import register as register_bank
+
+    register_bank(sub)
     return parser
 
 

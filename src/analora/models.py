@@ -70,6 +70,11 @@ def load_model(spec: str, model_class: str = "base", **kwargs: Any) -> nn.Module
     from analora.hub import hub_reachable, offline_mode
 
     source = resolve(spec)
+    if "num_labels" in kwargs:
+        # A task head of another width (e.g. a 2-class checkpoint loaded for a
+        # 1-output regression task) is replaced, not an error: every caller
+        # that names num_labels trains or loads its own head.
+        kwargs.setdefault("ignore_mismatched_sizes", True)
     auto = getattr(transformers, MODEL_CLASSES[model_class])
     # A Hub id without a network: the local Hugging Face cache only, at once.
     offline = source == spec and not hub_reachable()

@@ -27,7 +27,9 @@ def _task_model(tiny_bert, num_labels: int):  # type: ignore[no-untyped-def]
     return model
 
 
-def _adapter(tiny_bert, tmp_path, task: str, seed: int, method="ahwa-lora", chip_seed=1, preset="paper-pcm"):  # type: ignore[no-untyped-def]
+def _adapter(
+    tiny_bert, tmp_path, task: str, seed: int, method="ahwa-lora", chip_seed=1, preset="paper-pcm"
+):  # type: ignore[no-untyped-def]
     model = _task_model(tiny_bert, LABELS.get(task, 2))
     chip = program(model, load_hardware(preset), seed=chip_seed, exclude=["classifier"])
     peft_model = add_lora(model, head=["classifier"], dropout=0.0)
@@ -134,7 +136,9 @@ def test_refusals(bank, tiny_bert, tmp_path) -> None:  # type: ignore[no-untyped
     model = _task_model(other, 2)
     model.bert.load_state_dict(other.bert.state_dict())
     program(model, load_hardware("paper-pcm"), seed=1, exclude=["classifier"])
-    save_adapter(add_lora(model, head=["classifier"]), foreign, task="sst2", method="ahwa-lora", seed=0)
+    save_adapter(
+        add_lora(model, head=["classifier"]), foreign, task="sst2", method="ahwa-lora", seed=0
+    )
     with pytest.raises(AdapterError, match="another base model"):
         bank.add("sst2", foreign)
     six_bit = _adapter(tiny_bert, tmp_path, "sst2", seed=3, preset="paper-pcm-6bit")
@@ -143,11 +147,11 @@ def test_refusals(bank, tiny_bert, tmp_path) -> None:  # type: ignore[no-untyped
     # A chip-calibrated adapter: accepted on its own chip (seed 1), refused elsewhere.
     calibrated = _adapter(tiny_bert, tmp_path, "sst2", seed=4, method="chip-lora", chip_seed=1)
     bank.add("sst2", calibrated)
-    with pytest.raises(AdapterError, match="calibrated to chip .* not this one"):
+    with pytest.raises(AdapterError, match=r"calibrated to chip .* not this one"):
         _bank(tiny_bert, seed=2).add("sst2", calibrated)
     with pytest.raises(AdapterError, match="already holds 'sst2'"):
         bank.add("sst2", calibrated)
-    with pytest.raises(AdapterError, match="no adapter 'sts'.*did you mean 'stsb'"):
+    with pytest.raises(AdapterError, match=r"no adapter 'sts'.*did you mean 'stsb'"):
         bank.switch("sts")
     with pytest.raises(AdapterError, match="one per example"):
         bank.forward_mixed(["cola"], input_ids=torch.zeros(2, 4, dtype=torch.long))

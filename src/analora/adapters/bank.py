@@ -70,7 +70,9 @@ class BankEntry:
         return self.params * FP16_BYTES
 
 
-def _split_state(state: dict[str, Tensor], head: str) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+def _split_state(
+    state: dict[str, Tensor], head: str
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """(LoRA tensors, head tensors keyed ``weight``/``bias``) of a saved adapter."""
     lora: dict[str, Tensor] = {}
     head_state: dict[str, Tensor] = {}
@@ -187,7 +189,7 @@ class AdapterBank:
                 self.peft_model.add_adapter(name, config)
         assert self.peft_model is not None
         try:
-            result = set_peft_model_state_dict(self.peft_model, lora_state, adapter_name=name)
+            result: Any = set_peft_model_state_dict(self.peft_model, lora_state, adapter_name=name)
             missing = [k for k in result.missing_keys if ".lora_" in k and f".{name}." in k]
             bad = bool(result.unexpected_keys or missing)
         except RuntimeError:  # a tensor of another shape
@@ -239,10 +241,31 @@ class AdapterBank:
         if self.active == name:
             other = next(n for n in self.entries if n != name)
             self.switch(other)
-        assert self.peft_model is not None
+        assert self.peft_model is not None and self.active is not None
         self.peft_model.delete_adapter(name)
         self.peft_model.set_adapter(self.active)
         del self.entries[name], self.heads[name]
+
+    def use_chip(self, chip: Chip) -> None:
+        """Serve the bank from another chip programmed from the same model
+        (e.g. the next chip of a sweep). Refused while an adapter is
+        calibrated to another chip."""
+        if chip.model is not self._base:
+            raise AdapterError(
+                "the chip was programmed on another model object: program the bank's"
+            )
+        for e in self.entries.values():
+            if e.chip_fingerprint is not None and e.chip_fingerprint != chip.fingerprint():
+                raise AdapterError(
+                    f"adapter {e.name!r} is calibrated to chip {e.chip_fingerprint[:12]}, not "
+                    f"{chip.fingerprint()[:12]}: remove it before serving another chip"
+                )
+        self.chip = chip
+
+    @property
+    def base(self) -> nn.Module:
+        """The converted model the chip is programmed on (wrapped by peft in place)."""
+        return self._base
 
     # -- serving -----------------------------------------------------------------
 

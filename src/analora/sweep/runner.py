@@ -158,7 +158,7 @@ def load_deployment(
     record = read_deployment(d)
     run = _read_run(d)
     spec = get_task(record["task"])
-    model_class = spec.head
+    model_class = spec.model_class
     head = run.get("head") or HEADS[model_class]
     kwargs: dict[str, Any] = (
         {"num_labels": spec.num_labels} if model_class == "sequence-classification" else {}

@@ -78,6 +78,14 @@ class TaskSpec:
         return len(self.label_names)
 
     @property
+    def model_class(self) -> str:
+        """The model class the task trains: question answering, else sequence
+        classification (a regression task is one with a single output)."""
+        return (
+            "question-answering" if self.head == "question-answering" else "sequence-classification"
+        )
+
+    @property
     def is_glue(self) -> bool:
         return self.hub_path == "nyu-mll/glue"
 

@@ -129,7 +129,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     method = args.method
     hw = load_hardware(args.hardware, args.set or None)
     spec = get_task(args.task)
-    model_class = spec.head  # sequence-classification or question-answering
+    model_class = spec.model_class  # sequence-classification or question-answering
     head = args.head or HEADS[model_class]
     if args.chip and method not in ("ahwa-lora", "chip-lora"):
         raise AnaloraError(f"--chip is for ahwa-lora and chip-lora, not {method}: drop --chip")

@@ -1,0 +1,21 @@
+"""Adapter banks on disk (``analora bank``) and their mixed-task sweeps.
+
+The in-memory bank is :class:`analora.adapters.bank.AdapterBank`."""
+
+from analora.bank.store import (
+    BankError,
+    add_to_bank,
+    load_bank,
+    read_bank,
+    remove_from_bank,
+    weight_counts,
+)
+
+__all__ = [
+    "BankError",
+    "add_to_bank",
+    "load_bank",
+    "read_bank",
+    "remove_from_bank",
+    "weight_counts",
+]

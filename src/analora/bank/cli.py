@@ -1,0 +1,143 @@
+"""``analora bank``: list a bank, add or remove adapters, sweep it in mixed batches."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def cmd_bank_list(args: argparse.Namespace) -> int:
+    """List the adapters of a bank, with their sizes and bindings."""
+    from analora.bank import read_bank
+
+    bank = read_bank(args.bank)
+    if args.json:
+        print(json.dumps(bank, indent=2))
+        return 0
+    chip = bank.get("chip")
+    print(
+        f"bank {args.bank}: model {bank['model']} ({bank['model_class']}, head {bank['head']!r}), "
+        f"hardware {(bank.get('hardware') or {}).get('name')}, "
+        + (
+            f"bound to chip seed {chip['seed']} ({chip['fingerprint'][:12]})"
+            if chip
+            else "any chip"
+        )
+    )
+    rows = [("name", "task", "method", "LoRA params", "head params", "FP16 bytes", "chip-bound")]
+    for name, e in bank["adapters"].items():
+        rows.append(
+            (
+                name,
+                e["task"],
+                e["method"],
+                f"{e['lora_params']:,}",
+                f"{e['head_params']:,}",
+                f"{e['fp16_bytes']:,}",
+                "yes" if e.get("chip_fingerprint") else "no",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    print(f"{len(bank['adapters'])} adapters")
+    return 0
+
+
+def cmd_bank_add(args: argparse.Namespace) -> int:
+    """Add the adapter of an 'analora train' run (ahwa-lora or chip-lora) to a bank."""
+    from analora.bank import add_to_bank
+
+    entry = add_to_bank(args.bank, args.run, name=args.name)
+    print(
+        f"added {args.name or entry['task']} ({entry['method']}, {entry['task']}): "
+        f"{entry['lora_params'] + entry['head_params']:,} parameters, "
+        f"{entry['fp16_bytes']:,} bytes at FP16, to {args.bank}"
+    )
+    return 0
+
+
+def cmd_bank_remove(args: argparse.Namespace) -> int:
+    """Remove an adapter from a bank."""
+    from analora.bank import remove_from_bank
+
+    remove_from_bank(args.bank, args.name)
+    print(f"removed {args.name} from {args.bank}")
+    return 0
+
+
+def cmd_bank_sweep(args: argparse.Namespace) -> int:
+    """Sweep every task of a bank on the same chips, in mixed-task batches (resumable)."""
+    from tqdm import tqdm
+
+    from analora.bank.sweep import sweep_bank
+    from analora.sweep.cli import parse_age
+    from analora.sweep.report import markdown_table
+    from analora.sweep.results import DEFAULT_TIMES_S
+    from analora.sweep.runner import SweepConfig
+
+    times = tuple(parse_age(t) for t in args.times) if args.times else DEFAULT_TIMES_S
+    config = SweepConfig(
+        chips=args.chips,
+        times_s=times,
+        first_chip_seed=args.first_chip_seed,
+        read_index=args.read_index,
+    )
+    bar = tqdm(total=None, desc="bank sweep", unit="cell", file=sys.stderr, disable=None)
+
+    def progress(p: dict[str, Any]) -> None:
+        bar.total, bar.n = p["total"], p["done"]
+        bar.set_postfix_str(f"chip {p['chip_seed']} t={p['t_s']:g}s")
+        bar.refresh()
+
+    results = sweep_bank(
+        args.bank,
+        args.out,
+        config,
+        data_dir=args.data_dir,
+        max_eval_examples=args.max_eval_examples,
+        batch_size=args.batch_size,
+        progress=progress,
+    )
+    bar.close()
+    for name, res in results.items():
+        print(f"{name} ({res['task']}), {res['primary_metric']}:")
+        print(markdown_table([res], res["primary_metric"]))
+    print(f"results: {Path(args.out)}/<name>/results.json")
+    return 0
+
+
+def register(sub: Any) -> None:
+    bank = sub.add_parser("bank", help="adapter banks: many tasks on one chip").add_subparsers(
+        dest="bank_command", required=True
+    )
+    p = bank.add_parser("list", help=cmd_bank_list.__doc__)
+    p.add_argument("bank", help="bank directory")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bank_list)
+
+    p = bank.add_parser("add", help=cmd_bank_add.__doc__)
+    p.add_argument("bank", help="bank directory (created on first add)")
+    p.add_argument("run", help="an output directory of 'analora train'")
+    p.add_argument("--name", default=None, help="name in the bank (default: the task)")
+    p.set_defaults(func=cmd_bank_add)
+
+    p = bank.add_parser("remove", help=cmd_bank_remove.__doc__)
+    p.add_argument("bank")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_bank_remove)
+
+    p = bank.add_parser("sweep", help=cmd_bank_sweep.__doc__)
+    p.add_argument("bank")
+    p.add_argument("--chips", type=int, default=10)
+    p.add_argument("--times", nargs="+", default=None, help="ages (default: the paper's 7)")
+    p.add_argument("--first-chip-seed", type=int, default=1000)
+    p.add_argument("--read-index", type=int, default=0)
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--max-eval-examples", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=64, help="examples per mixed batch")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_bank_sweep)
