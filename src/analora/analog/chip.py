@@ -30,7 +30,7 @@ from analora.analog.convert import (
     convert,
 )
 from analora.analog.layer import AnalogLinear
-from analora.analog.mvm import analog_forward
+from analora.analog.mvm import MVMSettings, analog_forward
 from analora.errors import ChipError
 from analora.hardware import pcm
 from analora.hardware.config import HardwareConfig
@@ -77,8 +77,19 @@ class Chip:
     def fingerprint(self) -> str:
         """sha256 of the programmed state (every tensor, in a fixed order),
         the hardware settings, the model fingerprint and the seed."""
+        return self._hash(self.hardware.fingerprint())
+
+    def state_fingerprint(self) -> str:
+        """sha256 of the programmed state alone: what was written into the
+        devices (and measured right after, e.g. the drift-compensation
+        reference), the model fingerprint and the seed, without the periphery
+        settings. It changes only if the analog devices are rewritten, so it
+        stays the same across :meth:`with_periphery`."""
+        return self._hash("state")
+
+    def _hash(self, head: str) -> str:
         h = hashlib.sha256()
-        h.update(f"{self.hardware.fingerprint()}|{self.model_fingerprint}|{self.seed}\n".encode())
+        h.update(f"{head}|{self.model_fingerprint}|{self.seed}\n".encode())
         for layer in sorted(self.state):
             for key in sorted(self.state[layer]):
                 t = self.state[layer][key].contiguous()
@@ -142,6 +153,45 @@ class Chip:
             yield self.model
         finally:
             self.use_target()
+
+    # -- changed constraints ----------------------------------------------------
+
+    PERIPHERY_SECTIONS = ("converters", "periphery", "training")
+    """What may change on a programmed chip: the converters (DAC/ADC bits,
+    bounds), the periphery (output noise, bound management, input scaling)
+    and the training-noise settings. The tile size, mapping, device model
+    and drift compensation define the programmed state and may not."""
+
+    def with_periphery(self, hardware: HardwareConfig) -> Chip:
+        """The same programmed devices under changed periphery constraints (the
+        paper's 8- to 6-bit converter experiment): every analog layer of the
+        model switches to ``hardware``; nothing is reprogrammed, the state is
+        shared and :meth:`state_fingerprint` is unchanged. Any other section
+        that differs is an error."""
+        old, new = self.hardware.to_dict(), hardware.to_dict()
+        fixed = [k for k in old if k not in (*self.PERIPHERY_SECTIONS, "name") and old[k] != new[k]]
+        if fixed:
+            raise ChipError(
+                f"hardware {hardware.name!r} changes {', '.join(fixed)}, which a programmed chip "
+                f"cannot change (only {', '.join(self.PERIPHERY_SECTIONS)}): program a new chip"
+            )
+        settings = MVMSettings.from_hardware(hardware)
+        for _, layer in self.layers():
+            layer.hardware = hardware
+            layer.settings = settings
+        rep = conversion_report(self.model)
+        if rep is not None:
+            rep.hardware = hardware.name
+        chip = Chip(
+            model=self.model,
+            hardware=hardware,
+            seed=self.seed,
+            model_fingerprint=self.model_fingerprint,
+            device=self.device,
+            state=self.state,
+        )
+        log.info("chip %d now runs under %s (no device written)", self.seed, hardware.name)
+        return chip
 
     def info(self) -> dict[str, object]:
         rep = self.report

@@ -42,6 +42,7 @@ def _run_record(args: argparse.Namespace, hardware_fp: str) -> dict[str, Any]:
         "chip_seed",
         "chip_age_s",
         "eval_age_s",
+        "init_adapter",
     )
     return {
         "format": "analora-run/1",
@@ -131,6 +132,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     spec = get_task(args.task)
     model_class = spec.model_class  # sequence-classification or question-answering
     head = args.head or HEADS[model_class]
+    if args.init_adapter and method not in ("ahwa-lora", "chip-lora"):
+        raise AnaloraError(
+            f"--init-adapter warm-starts ahwa-lora and chip-lora, not {method}: drop it"
+        )
     if args.chip and method not in ("ahwa-lora", "chip-lora"):
         raise AnaloraError(f"--chip is for ahwa-lora and chip-lora, not {method}: drop --chip")
     device = _pick_device(args.device, method)
@@ -262,6 +267,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             chip_dir=args.chip,
             device=device,
             accelerator=acc,
+            init_adapter=args.init_adapter,
             **common,
         )
     else:
@@ -335,6 +341,11 @@ def register(sub: Any) -> None:
     p.add_argument("--chip-seed", type=int, default=0)
     p.add_argument(
         "--chip-age-s", type=float, default=0.0, help="chip-lora: the age to train against"
+    )
+    p.add_argument(
+        "--init-adapter",
+        default=None,
+        help="warm-start the adapter and head from a saved adapter (or train run) of this model",
     )
     p.add_argument("--eval-age-s", type=float, default=0.0)
     p.add_argument("--data-dir", default=None)

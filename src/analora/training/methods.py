@@ -204,6 +204,7 @@ def train_adapter(
     eval_split: str | None = None,
     device: str | torch.device = "cpu",
     accelerator: Any = None,
+    init_adapter: str | Path | None = None,
 ) -> MethodResult:
     """Train one adapter method on a classification or question-answering
     model (converted and programmed in place for the analog methods, unless a
@@ -211,6 +212,8 @@ def train_adapter(
 
     ``model_spec`` (the base model as the user named it) and ``chip_dir``
     (a saved chip) go into ``deployment.json`` so the deployment can be rebuilt.
+    ``init_adapter`` warm-starts the adapter and head from a saved analog
+    adapter of the same base model (see :func:`warm_start`).
     """
     if method not in ADAPTER_METHODS:
         raise AnaloraError(
@@ -263,6 +266,7 @@ def train_adapter(
                 train_mode()
 
         train_mode()
+    warm = warm_start(peft_model, init_adapter) if init_adapter is not None else None
     trainer = Trainer(
         peft_model,
         train_data,
@@ -314,10 +318,50 @@ def train_adapter(
             if chip is not None
             else None,
             "eval": _eval_record(eval_split, eval_age_s if analog else None, metrics),
-            "train": {"steps": result.steps, "seed": config.seed},
+            "train": {"steps": result.steps, "seed": config.seed, "init_adapter": warm},
         },
     )
     return MethodResult(peft_model, chip, result, metrics, adapter_dir)
+
+
+def warm_start(peft_model: PeftModel, adapter_dir: str | Path) -> dict[str, Any]:
+    """Load a saved analog adapter's LoRA matrices and head into ``peft_model``
+    before training (re-adaptation to new hardware constraints, or to an
+    aged chip). The adapter must come from the same base model and have the
+    same layout (rank, layers, head); its hardware config may differ, which
+    is the point. Returns what ``deployment.json`` records about it."""
+    from peft.utils import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    from analora.adapters import AdapterError, read_adapter_meta
+    from analora.adapters.store import WEIGHTS, _base_binding
+
+    d = Path(adapter_dir)
+    if (d / "adapter").is_dir():
+        d = d / "adapter"  # a run directory
+    meta = read_adapter_meta(d)
+    model_fp, _ = _base_binding(peft_model)
+    if meta["model_fingerprint"] != model_fp:
+        raise AdapterError(
+            f"--init-adapter {adapter_dir} was trained on another base model: "
+            "warm-start from an adapter of this model"
+        )
+    state = load_file(str(d / WEIGHTS))
+    try:
+        result: Any = set_peft_model_state_dict(peft_model, state)
+    except RuntimeError:
+        result = None
+    if result is None or result.unexpected_keys:
+        raise AdapterError(
+            f"--init-adapter {adapter_dir} has another layout (rank, layers or head): "
+            "train with its --rank, --targets and task"
+        )
+    return {
+        "path": str(d.resolve()),
+        "weights_sha256": meta["weights_sha256"],
+        "hardware": (meta.get("hardware") or {}).get("name"),
+        "hardware_fingerprint": meta["hardware_fingerprint"],
+    }
 
 
 def train_full(

@@ -1,0 +1,131 @@
+"""Changed hardware constraints on a programmed chip: the periphery switches,
+the devices are never rewritten (state fingerprint), and adapters re-adapt
+from a warm start."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from analora import load_hardware, program
+from analora.adapters import AdapterError, load_adapter
+from analora.errors import ChipError
+from analora.training import TrainConfig
+from analora.training.methods import train_adapter
+
+
+def _tiny_two_label():  # type: ignore[no-untyped-def]
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    cfg = BertConfig(
+        vocab_size=120,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=32,
+        num_labels=2,
+    )
+    return BertForSequenceClassification(cfg)
+
+
+def _tiny_data(n: int, seed: int) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, 120, (n, 10), generator=g)
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids[:, 0] % 2}
+
+
+def test_with_periphery_keeps_the_programmed_state(tiny_bert, ids) -> None:  # type: ignore[no-untyped-def]
+    model = copy.deepcopy(tiny_bert)
+    chip = program(model, load_hardware("paper-pcm"), seed=3, exclude=["classifier"])
+    state_fp, chip_fp = chip.state_fingerprint(), chip.fingerprint()
+    with torch.no_grad(), chip.reading(86400.0):
+        eight = model(input_ids=ids).logits
+    six_bit = load_hardware("paper-pcm-6bit")
+    chip6 = chip.with_periphery(six_bit)
+    assert chip6.state_fingerprint() == state_fp and chip.state_fingerprint() == state_fp
+    assert chip6.fingerprint() != chip_fp  # another hardware config
+    assert all(layer.hardware is six_bit for _, layer in chip6.layers())
+    with torch.no_grad(), chip6.reading(86400.0):
+        six = model(input_ids=ids).logits
+    assert not torch.equal(six, eight)
+    # Back to 8 bits: the same outputs as before, bit for bit.
+    chip8 = chip6.with_periphery(load_hardware("paper-pcm"))
+    with torch.no_grad(), chip8.reading(86400.0):
+        assert torch.equal(model(input_ids=ids).logits, eight)
+    # What defines the programmed state may not change.
+    for change in ({"mapping.clip_sigma": 2.5}, {"tile.max_inputs": 256}):
+        with pytest.raises(ChipError, match="cannot change"):
+            chip.with_periphery(load_hardware("paper-pcm", change))
+    # Output noise and the ADC bound may.
+    chip.with_periphery(load_hardware("paper-pcm", {"periphery.output_noise_std": 0.08}))
+    chip.with_periphery(load_hardware("paper-pcm", {"converters.output_bound": 6.0}))
+    assert chip.state_fingerprint() == state_fp
+
+
+def test_warm_started_readaptation(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cfg = TrainConfig(epochs=1, batch_size=8, lr=1e-2, seed=1)
+    eight = train_adapter(
+        "ahwa-lora",
+        _tiny_two_label(),
+        "sst2",
+        _tiny_data(24, 0),
+        _tiny_data(16, 1),
+        load_hardware("paper-pcm"),
+        cfg,
+        tmp_path / "eight",
+    )
+    six_bit = load_hardware("paper-pcm-6bit")
+    # The 8-bit adapter is refused on a 6-bit model...
+    model = _tiny_two_label()
+    program(model, six_bit, seed=0, exclude=["classifier"])
+    with pytest.raises(AdapterError, match="hardware"):
+        load_adapter(model, eight.artefact)
+    # ...but warm-starts its re-adaptation: the old weights, loaded as they are.
+    from analora.adapters import add_lora
+    from analora.training.methods import warm_start
+
+    model = _tiny_two_label()
+    program(model, six_bit, seed=0, exclude=["classifier"])
+    start = add_lora(model, head=["classifier"])
+    record = warm_start(start, tmp_path / "eight")  # a run directory works too
+    assert record["hardware"] == "paper-pcm"
+    old = dict(eight.model.named_parameters())
+    for name, p in start.named_parameters():
+        if ".lora_" in name or "modules_to_save" in name:
+            assert torch.equal(p, old[name]), name
+    again = train_adapter(
+        "ahwa-lora",
+        _tiny_two_label(),
+        "sst2",
+        _tiny_data(24, 0),
+        _tiny_data(16, 1),
+        six_bit,
+        cfg,
+        tmp_path / "six",
+        init_adapter=eight.artefact,
+    )
+    record = (tmp_path / "six" / "deployment.json").read_text()
+    assert '"hardware": "paper-pcm"' in record and "init_adapter" in record
+    model = _tiny_two_label()
+    program(model, six_bit, seed=0, exclude=["classifier"])
+    load_adapter(model, again.artefact)  # bound to the new constraints
+    # Another layout is refused with one line.
+    with pytest.raises(AdapterError, match="another layout"):
+        from analora.training.methods import LoraSettings
+
+        train_adapter(
+            "ahwa-lora",
+            _tiny_two_label(),
+            "sst2",
+            _tiny_data(24, 0),
+            _tiny_data(16, 1),
+            six_bit,
+            cfg,
+            tmp_path / "r4",
+            lora=LoraSettings(r=4),
+            init_adapter=eight.artefact,
+        )
