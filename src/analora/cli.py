@@ -242,6 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     from analora.bank.cli import register as register_bank
 
     register_bank(sub)
+
+    from analora.studies.cli import register as register_studies
+
+    register_studies(sub)
     return parser
 
 

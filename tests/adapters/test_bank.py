@@ -188,3 +188,17 @@ def test_switches_leave_memory_flat(bank, ids) -> None:  # type: ignore[no-untyp
         bank(input_ids=ids)
     gc.collect()
     assert _rss_mib() - before < 8.0  # MiB; one adapter here is ~40 KiB
+
+
+def test_pick_for_age(bank) -> None:  # type: ignore[no-untyped-def]
+    from analora.adapters.bank import pick_for_age
+
+    bands = {3600.0: "mnli", 31536000.0: "stsb"}
+    assert pick_for_age(bands, 0.0, "cola") == "cola"
+    assert pick_for_age(bands, 3600.0, "cola") == "mnli"
+    assert pick_for_age(bands, 86400.0 * 30, "cola") == "mnli"
+    assert pick_for_age(bands, 315360000.0, "cola") == "stsb"
+    with pytest.raises(AdapterError, match="not been read"):
+        bank.switch_for_age(bands, "cola")
+    bank.chip.read(86400.0)
+    assert bank.switch_for_age(bands, "cola").name == "mnli" and bank.active == "mnli"

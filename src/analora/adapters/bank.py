@@ -114,6 +114,14 @@ def _head_module(state: dict[str, Tensor], fallback: nn.Module, name: str) -> nn
     return head
 
 
+def pick_for_age(bands: dict[float, str], age_s: float, default: str) -> str:
+    """The adapter for a chip ``age_s`` seconds after programming: the one of
+    the latest band that has started (``bands`` maps a band's start age in
+    seconds to an adapter name), or ``default`` before the first band."""
+    started = [start for start in bands if start <= age_s]
+    return bands[max(started)] if started else default
+
+
 class AdapterBank:
     """Task adapters on one programmed chip, switched by name.
 
@@ -139,6 +147,7 @@ class AdapterBank:
         self.entries: dict[str, BankEntry] = {}
         self.heads: dict[str, nn.Module] = {}
         self.active: str | None = None
+        self._layers: list[nn.Module] | None = None  # peft's LoRA layers, found once
         self._head_parent, _, self._head_attr = head.rpartition(".")
 
     # -- adding and removing ---------------------------------------------------
@@ -182,6 +191,7 @@ class AdapterBank:
         config.inference_mode = True
         config._register_custom_module({AnalogLinear: AnalogLoraLinear})
         lora_state, head_state = _split_state(load_file(str(d / WEIGHTS)), self.head)
+        self._layers = None
         with known_to_peft():
             if self.peft_model is None:
                 self.peft_model = get_peft_model(self._base, config, adapter_name=name)
@@ -216,7 +226,8 @@ class AdapterBank:
         if self.active is None:
             self.switch(name)
         else:
-            self.peft_model.set_adapter(self.active)  # add_adapter may not change the active one
+            # add_adapter may not change the active one
+            self.peft_model.set_adapter(self.active, inference_mode=True)
         return entry
 
     def _drop(self, name: str) -> None:
@@ -229,7 +240,7 @@ class AdapterBank:
         else:
             self.peft_model.delete_adapter(name)
             if self.active is not None:
-                self.peft_model.set_adapter(self.active)
+                self.peft_model.set_adapter(self.active, inference_mode=True)
 
     def remove(self, name: str) -> None:
         """Drop an adapter and its head from the bank."""
@@ -242,8 +253,9 @@ class AdapterBank:
             other = next(n for n in self.entries if n != name)
             self.switch(other)
         assert self.peft_model is not None and self.active is not None
+        self._layers = None
         self.peft_model.delete_adapter(name)
-        self.peft_model.set_adapter(self.active)
+        self.peft_model.set_adapter(self.active, inference_mode=True)
         del self.entries[name], self.heads[name]
 
     def use_chip(self, chip: Chip) -> None:
@@ -291,8 +303,15 @@ class AdapterBank:
         returned entry's ``fp16_bytes`` is what the switch stands for."""
         self._require(name)
         assert self.peft_model is not None
-        self.peft_model.set_adapter(name)
-        self.peft_model.requires_grad_(False)
+        if self._layers is None:
+            from peft.tuners.tuners_utils import BaseTunerLayer
+
+            self._layers = [m for m in self.peft_model.modules() if isinstance(m, BaseTunerLayer)]
+        # The LoRA layers only (a walk over the whole model costs more than the
+        # adapter is worth); frozen, as the bank serves inference.
+        for layer in self._layers:
+            layer.set_adapter(name, inference_mode=True)
+        self.peft_model.base_model.active_adapter = name
         self._set_head(self.heads[name])
         self.active = name
         return self.entries[name]
@@ -347,6 +366,13 @@ class AdapterBank:
             for j, i in enumerate(idx):
                 out[i] = rows[j]
         return out
+
+    def switch_for_age(self, bands: dict[float, str], default: str) -> BankEntry:
+        """Switch to the adapter of the chip's current age band (see
+        :func:`pick_for_age`); the chip must have been read."""
+        if self.chip.age_s is None:
+            raise AdapterError("the chip has not been read: read it at an age first")
+        return self.switch(pick_for_age(bands, self.chip.age_s, default))
 
     def info(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,85 @@
+"""The three studies end to end at smoke-test size (the packaged MiniLM and
+../shared/data): one chip with five task adapters against each task alone,
+the 8- to 6-bit re-adaptation with zero analog writes, and adapters
+refreshed by chip age."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from analora.cli import main
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+pytestmark = pytest.mark.skipif(not (DATA / "glue").is_dir(), reason="needs ../shared/data")
+
+
+@pytest.fixture(scope="module")
+def multitask(tmp_path_factory, minilm_dir):  # type: ignore[no-untyped-def]
+    out = tmp_path_factory.mktemp("multitask")
+    argv = ["study", "multitask", "--data-dir", str(DATA), "--out", str(out), "--fast"]
+    assert main(argv) == 0
+    return out
+
+
+def test_multitask(multitask, capsys) -> None:  # type: ignore[no-untyped-def]
+    study = json.loads((multitask / "multitask.json").read_text())
+    tasks = ["cola", "sst2", "mrpc", "rte", "stsb"]
+    assert list(study["summary"]["tasks"]) == tasks
+    for task in tasks:
+        bank = json.loads((multitask / "sweeps" / "bank" / task / "results.json").read_text())
+        alone = json.loads((multitask / "sweeps" / "alone" / task / "results.json").read_text())
+        assert bank["chip_ids"] == alone["chip_ids"] and len(bank["chip_ids"]) == 2
+        assert bank["label"] == "ahwa-lora, bank of 5 (mixed batches)"
+    p = study["parameters"]
+    one, sep = p["one_chip_with_adapters"], p["separate_models"]
+    assert sep["analog_params"] == 5 * one["analog_params"] == 5 * 10_764_288
+    assert sep["tiles"] == 5 * one["tiles"] == 5 * 61
+    assert p["per_task"]["stsb"]["head"] == 385 and p["per_task"]["sst2"]["head"] == 770
+    assert one["programmed_models"] == 1 and sep["programmed_models"] == 5
+    assert "average" in (multitask / "multitask.md").read_text()
+    # A rerun reuses every step.
+    argv = ["study", "multitask", "--data-dir", str(DATA), "--out", str(multitask), "--fast"]
+    capsys.readouterr()
+    assert main(argv) == 0
+    assert capsys.readouterr().out.count("done already") == 5
+
+
+def test_readapt(multitask, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "readapt"
+    argv = ["study", "readapt", "--adapter", str(multitask / "train" / "sst2")]
+    assert main([*argv, "--data-dir", str(DATA), "--out", str(out), "--fast"]) == 0
+    summary = json.loads((out / "readapt.json").read_text())
+    assert summary["hardware_after"] == "paper-pcm[dac_bits=6,adc_bits=6]"
+    assert set(summary["analog_writes"].values()) == {0}
+    for chip in summary["chips"].values():
+        assert chip["state_fingerprint_programmed"] == chip["state_fingerprint_end"]
+        assert chip["fingerprint_before"] != chip["fingerprint_after"]
+    retrained = json.loads((out / "retrained" / "deployment.json").read_text())
+    assert retrained["hardware"]["converters"]["adc_bits"] == 6
+    assert retrained["train"]["init_adapter"]["hardware"] == "paper-pcm"
+    assert all(
+        set(r) >= {"before", "after_change", "retrained", "recovery"} for r in summary["rows"]
+    )
+
+
+def test_refresh(multitask, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "refresh"
+    argv = ["study", "refresh", "--adapter", str(multitask / "train" / "sst2")]
+    assert main([*argv, "--data-dir", str(DATA), "--out", str(out), "--fast"]) == 0
+    summary = json.loads((out / "refresh.json").read_text())
+    # 0 s: before the first band (1 h); 1 d: the 1 h band; 10 y: the 1 y band.
+    assert summary["chosen"]["1000"] == {
+        "0.0": "single",
+        "86400.0": "band-1h",
+        "315360000.0": "band-1y",
+    }
+    st = summary["storage"]
+    assert st["extra_fp16_bytes_per_chip"] == 2 * st["adapter_fp16_bytes"]
+    for band in ("1h", "1y"):
+        meta = json.loads(
+            (out / "bands" / f"chip1000-{band}" / "adapter" / "analora_adapter.json").read_text()
+        )
+        assert meta["method"] == "chip-lora" and meta["chip_seed"] == 1000
