@@ -147,7 +147,7 @@ class AdapterBank:
         self.entries: dict[str, BankEntry] = {}
         self.heads: dict[str, nn.Module] = {}
         self.active: str | None = None
-        self._layers: list[nn.Module] | None = None  # peft's LoRA layers, found once
+        self._layers: list[Any] | None = None  # peft's LoRA layers, found once
         self._head_parent, _, self._head_attr = head.rpartition(".")
 
     # -- adding and removing ---------------------------------------------------
@@ -311,7 +311,8 @@ class AdapterBank:
         # adapter is worth); frozen, as the bank serves inference.
         for layer in self._layers:
             layer.set_adapter(name, inference_mode=True)
-        self.peft_model.base_model.active_adapter = name
+        tuner: Any = self.peft_model.base_model
+        tuner.active_adapter = name
         self._set_head(self.heads[name])
         self.active = name
         return self.entries[name]
