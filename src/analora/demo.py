@@ -17,14 +17,17 @@ settings: the demo is safe to rerun.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from analora.errors import AnaloraError
 from analora.files import atomic_write_json
+from analora.studies.common import data_dir as _data_dir
+from analora.studies.common import program_chip
+from analora.studies.common import run_cli as _run
+from analora.studies.common import say as _say
+from analora.studies.common import train_step as _train_step
 
 
 @dataclass(frozen=True)
@@ -43,40 +46,6 @@ class DemoSizes:
 FAST = DemoSizes(
     train_examples=48, eval_examples=32, max_length=24, lora_epochs=1, digital_epochs=1, chips=3
 )
-
-
-def _say(text: str) -> None:
-    print(text, flush=True)
-
-
-def _run(argv: list[str]) -> None:
-    from analora.cli import build_parser
-
-    args = build_parser().parse_args(argv)
-    args.func(args)
-
-
-def _train_step(name: str, argv: list[str], out: Path) -> None:
-    if (out / "deployment.json").is_file():
-        _say(f"[{name}] done already in {out}; reusing it")
-        return
-    resume = ["--resume"] if (out / "run.json").is_file() else []
-    if resume:
-        _say(f"[{name}] resuming the run in {out}")
-    _run([*argv, *resume])
-
-
-def _data_dir(arg: str | None) -> str | None:
-    from analora.hub import hub_reachable
-    from analora.tasks.sources import DATA_DIR_ENV
-
-    data_dir = arg or os.environ.get(DATA_DIR_ENV)
-    if data_dir is None and not hub_reachable():
-        raise AnaloraError(
-            "the Hugging Face Hub is unreachable and no GLUE data was given: pass --data-dir DIR "
-            f"(a folder holding glue/SST-2 or SST-2) or set {DATA_DIR_ENV}"
-        )
-    return data_dir
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -111,29 +80,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "0",
     ]
     chip_dir = out / "chip"
-    if (chip_dir / "chip.json").is_file():
-        _say(f"[chip] programmed already in {chip_dir}; reusing it")
-    else:
-        _say("[chip] programming MiniLM onto a paper-pcm chip (seed 0)")
-        _run(
-            [
-                "chip",
-                "program",
-                "--model",
-                "minilm",
-                "--model-class",
-                "sequence-classification",
-                "--hardware",
-                "paper-pcm",
-                "--seed",
-                "0",
-                "--exclude",
-                "classifier",
-                "--out",
-                str(chip_dir),
-                "--quiet",
-            ]
-        )
+    program_chip(chip_dir)
     steps: list[tuple[str, list[str]]] = [
         (
             "ahwa-lora",
