@@ -129,3 +129,13 @@ def test_warm_started_readaptation(tmp_path) -> None:  # type: ignore[no-untyped
             lora=LoraSettings(r=4),
             init_adapter=eight.artefact,
         )
+
+
+def test_recovery_share() -> None:
+    from analora.studies.readapt import recovery
+
+    # 10 y in the paper (SQuAD F1): 85.36 -> 60.81 at 6 bits -> 74.23 retrained.
+    assert recovery(85.36, 60.81, 74.23) == pytest.approx((74.23 - 60.81) / (85.36 - 60.81))
+    assert recovery(85.36, 60.81, 74.23) == pytest.approx(0.5466, abs=1e-4)
+    assert recovery(76.0, 75.8, 76.2) is None  # 0.2 points lost: noise, not reported
+    assert recovery(70.0, 60.0, 55.0) == pytest.approx(-0.5)  # retraining can lose more

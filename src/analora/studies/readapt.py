@@ -66,11 +66,18 @@ FAST = ReadaptSizes(
 SERIES = ("before", "after change", "retrained")
 
 
-def recovery(before: float, after: float, retrained: float) -> float | None:
+MIN_LOSS = 1.0
+"""Points: below this loss the share won back is noise, and is not reported."""
+
+
+def recovery(
+    before: float, after: float, retrained: float, min_loss: float = MIN_LOSS
+) -> float | None:
     """Share of the score lost to a change that retraining won back:
-    (retrained - after) / (before - after); None when nothing was lost."""
+    (retrained - after) / (before - after); None when less than ``min_loss``
+    points were lost (a ratio of two small differences of noisy means)."""
     lost = before - after
-    return None if lost <= 0 else (retrained - after) / lost
+    return None if lost < min_loss else (retrained - after) / lost
 
 
 def _train_argv(sizes: ReadaptSizes, data: list[str], out: Path, epochs: int) -> list[str]:
@@ -315,7 +322,8 @@ def _markdown(summary: dict[str, Any], series: dict[str, Any], times: list[float
         )
         lines.append(f"| {name} | {cells} |")
     rec = " | ".join(
-        "n/a" if r["recovery"] is None else f"{100 * r['recovery']:.0f} %" for r in summary["rows"]
+        f"n/a (lost < {MIN_LOSS:g})" if r["recovery"] is None else f"{100 * r['recovery']:.0f} %"
+        for r in summary["rows"]
     )
     lines.append(f"| recovery | {rec} |")
     same = all(
