@@ -88,3 +88,73 @@ def glue_score(metrics: dict[str, float]) -> float:
     STS-B: Pearson and Spearman; the others have one), as the GLUE
     benchmark averages them (Wang et al., ICLR 2019)."""
     return sum(metrics.values()) / len(metrics)
+
+
+def run_eval_data(
+    run_dir: Path, data_dir_: str | None, max_eval_examples: int
+) -> tuple[dict[str, Any], Any, Any, Any]:
+    """(deployment record, task spec, hardware config, dev tensors) of an
+    adapter run, the dev subset tokenised as the run did (length, seed)."""
+    import json
+
+    from analora.hardware import HardwareConfig
+    from analora.models import resolve
+    from analora.tasks import get_task
+    from analora.training.data import task_inputs
+    from analora.training.deployment import read_deployment
+
+    record = read_deployment(run_dir)
+    run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    spec = get_task(record["task"])
+    inputs = task_inputs(
+        spec.name,
+        resolve(record["model"]["path"]),
+        data_dir=data_dir_,
+        max_eval_examples=max_eval_examples,
+        max_length=run.get("max_length"),
+        seed=int(run.get("seed", 0)),
+        with_train=False,
+    )
+    return record, spec, HardwareConfig.from_dict(record["hardware"]), inputs.evaluation
+
+
+def series_results(
+    out_dir: Path,
+    *,
+    method: str,
+    label: str,
+    task: str,
+    metric: str,
+    times_s: list[float],
+    chip_seeds: list[int],
+    cells: list[dict[str, Any]],
+    configs: dict[str, Any],
+    read_index: int = 0,
+) -> dict[float, dict[str, float]]:
+    """Write one study series as an ``analora-results/1`` file (no digital
+    reference) and return ``metric``'s aggregate at each age."""
+    from analora.sweep.results import FORMAT, aggregate, higher_is_better, write_results
+    from analora.sweep.runner import git_revision
+
+    names = list(cells[0]["metrics"])
+    aggregates = aggregate(cells, times_s)
+    res: dict[str, Any] = {
+        "format": FORMAT,
+        "method": method,
+        "label": label,
+        "task": task,
+        "eval_split": "validation",
+        "metrics": names,
+        "primary_metric": metric,
+        "higher_is_better": higher_is_better(names),
+        "times_s": times_s,
+        "chip_seeds": chip_seeds,
+        "read_index": read_index,
+        "digital": {},
+        "cells": cells,
+        "aggregates": aggregates,
+        "configs": configs,
+        "git_revision": git_revision(),
+    }
+    write_results(out_dir, res)
+    return {float(a["t_s"]): a["metrics"][metric] for a in aggregates}

@@ -31,7 +31,14 @@ from typing import Any
 
 from analora.errors import AnaloraError
 from analora.files import atomic_write_json, atomic_write_text
-from analora.studies.common import data_dir, run_cli, say, train_step
+from analora.studies.common import (
+    data_dir,
+    run_cli,
+    run_eval_data,
+    say,
+    series_results,
+    train_step,
+)
 
 DEFAULT_CHANGE = ("converters.dac_bits=6", "converters.adc_bits=6")
 
@@ -101,27 +108,10 @@ def evaluate_series(
     """Every chip and age for the three series; fingerprints before and after."""
     from analora.adapters import load_adapter
     from analora.analog import convert, program
-    from analora.hardware import HardwareConfig
-    from analora.models import load_model, resolve
-    from analora.tasks import get_task
-    from analora.training.data import task_inputs
-    from analora.training.deployment import read_deployment
+    from analora.models import load_model
     from analora.training.methods import evaluate_classification
 
-    record = read_deployment(old_run)
-    run = json.loads((old_run / "run.json").read_text(encoding="utf-8"))
-    spec = get_task(record["task"])
-    old_hw = HardwareConfig.from_dict(record["hardware"])
-    inputs = task_inputs(
-        spec.name,
-        resolve(record["model"]["path"]),
-        data_dir=data_dir_,
-        max_eval_examples=max_eval_examples,
-        max_length=run.get("max_length"),
-        seed=int(run.get("seed", 0)),
-        with_train=False,
-    )
-    data = inputs.evaluation
+    record, spec, old_hw, data = run_eval_data(old_run, data_dir_, max_eval_examples)
     cells: dict[str, list[dict[str, Any]]] = {s: [] for s in SERIES}
     chips: dict[str, dict[str, Any]] = {}
     for seed in seeds:
@@ -180,8 +170,6 @@ def cmd_readapt(args: argparse.Namespace) -> int:
     """Change the converters (or another periphery constraint) of programmed
     chips and re-adapt by retraining the adapters only."""
     from analora.sweep.cli import parse_age
-    from analora.sweep.results import FORMAT, aggregate, higher_is_better, write_results
-    from analora.sweep.runner import git_revision
 
     sizes = FAST if args.fast else ReadaptSizes()
     found = data_dir(args.data_dir)
@@ -228,36 +216,23 @@ def cmd_readapt(args: argparse.Namespace) -> int:
         atomic_write_json(evals_path, evals)
     metric = evals["primary_metric"]
     series: dict[str, dict[float, Any]] = {}
+    labels = {
+        "before": f"{base_hw.name}, adapter as trained",
+        "after change": f"{new_hw.name}, same adapter",
+        "retrained": f"{new_hw.name}, adapter retrained",
+    }
     for name in SERIES:
-        cells = evals["cells"][name]
-        names = list(cells[0]["metrics"])
-        res = {
-            "format": FORMAT,
-            "method": "ahwa-lora",
-            "label": {
-                "before": f"{base_hw.name}, adapter as trained",
-                "after change": f"{new_hw.name}, same adapter",
-                "retrained": f"{new_hw.name}, adapter retrained",
-            }[name],
-            "task": evals["task"],
-            "eval_split": "validation",
-            "metrics": names,
-            "primary_metric": metric,
-            "higher_is_better": higher_is_better(names),
-            "times_s": times,
-            "chip_seeds": seeds,
-            "digital": {},
-            "cells": cells,
-            "aggregates": aggregate(cells, times),
-            "configs": {
-                "change": change,
-                "hardware_new": new_hw.to_dict(),
-                "chips": evals["chips"],
-            },
-            "git_revision": git_revision(),
-        }
-        write_results(out / "sweeps" / name.replace(" ", "-"), res)
-        series[name] = {float(a["t_s"]): a["metrics"][metric] for a in res["aggregates"]}
+        series[name] = series_results(
+            out / "sweeps" / name.replace(" ", "-"),
+            method="ahwa-lora",
+            label=labels[name],
+            task=evals["task"],
+            metric=metric,
+            times_s=times,
+            chip_seeds=seeds,
+            cells=evals["cells"][name],
+            configs={"change": change, "hardware_new": new_hw.to_dict(), "chips": evals["chips"]},
+        )
     rows = []
     for t in times:
         b, a, r = (series[s][t]["mean"] for s in SERIES)

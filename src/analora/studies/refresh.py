@@ -29,7 +29,14 @@ from typing import Any
 
 from analora.errors import AnaloraError
 from analora.files import atomic_write_json, atomic_write_text
-from analora.studies.common import data_dir, run_cli, say, train_step
+from analora.studies.common import (
+    data_dir,
+    run_cli,
+    run_eval_data,
+    say,
+    series_results,
+    train_step,
+)
 
 READ_INDEX = 1
 SERIES = ("single adapter", "refreshed by age")
@@ -159,26 +166,10 @@ def evaluate(
     """Both series on every chip and age, each on the same chip read."""
     from analora.adapters.bank import AdapterBank
     from analora.analog import convert, program
-    from analora.hardware import HardwareConfig
-    from analora.models import load_model, resolve
-    from analora.tasks import get_task
-    from analora.training.data import task_inputs
-    from analora.training.deployment import read_deployment
+    from analora.models import load_model
     from analora.training.methods import evaluate_classification
 
-    record = read_deployment(single)
-    run = json.loads((single / "run.json").read_text(encoding="utf-8"))
-    spec = get_task(record["task"])
-    hardware = HardwareConfig.from_dict(record["hardware"])
-    data = task_inputs(
-        spec.name,
-        resolve(record["model"]["path"]),
-        data_dir=data_dir_,
-        max_eval_examples=max_eval_examples,
-        max_length=run.get("max_length"),
-        seed=int(run.get("seed", 0)),
-        with_train=False,
-    ).evaluation
+    record, spec, hardware, data = run_eval_data(single, data_dir_, max_eval_examples)
     cells: dict[str, list[dict[str, Any]]] = {s: [] for s in SERIES}
     chosen: dict[str, dict[str, str]] = {}
     for seed in seeds:
@@ -227,34 +218,21 @@ def _summarize(
     timings: dict[str, float],
     sizes: RefreshSizes,
 ) -> dict[str, Any]:
-    from analora.sweep.results import FORMAT, aggregate, higher_is_better, write_results
-    from analora.sweep.runner import git_revision
-
     metric = evals["primary_metric"]
     series: dict[str, dict[float, dict[str, float]]] = {}
     for name in SERIES:
-        cells = evals["cells"][name]
-        names = list(cells[0]["metrics"])
-        res = {
-            "format": FORMAT,
-            "method": "ahwa-lora" if name == "single adapter" else "chip-lora",
-            "label": name,
-            "task": evals["task"],
-            "eval_split": "validation",
-            "metrics": names,
-            "primary_metric": metric,
-            "higher_is_better": higher_is_better(names),
-            "times_s": times,
-            "chip_seeds": seeds,
-            "read_index": READ_INDEX,
-            "digital": {},
-            "cells": cells,
-            "aggregates": aggregate(cells, times),
-            "configs": {"bands": {repr(k): v for k, v in bands.items()}, "chosen": evals["chosen"]},
-            "git_revision": git_revision(),
-        }
-        write_results(out / "sweeps" / name.replace(" ", "-"), res)
-        series[name] = {float(a["t_s"]): a["metrics"][metric] for a in res["aggregates"]}
+        series[name] = series_results(
+            out / "sweeps" / name.replace(" ", "-"),
+            method="ahwa-lora" if name == "single adapter" else "chip-lora",
+            label=name,
+            task=evals["task"],
+            metric=metric,
+            times_s=times,
+            chip_seeds=seeds,
+            cells=evals["cells"][name],
+            configs={"bands": {repr(k): v for k, v in bands.items()}, "chosen": evals["chosen"]},
+            read_index=READ_INDEX,
+        )
     first, last = times[0], times[-1]
     drop = {s: series[s][first]["mean"] - series[s][last]["mean"] for s in SERIES}
     steps = {}
