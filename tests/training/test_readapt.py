@@ -8,34 +8,13 @@ import copy
 
 import pytest
 import torch
+from tests.training.test_methods import _tiny_data, _tiny_two_label
 
 from analora import load_hardware, program
 from analora.adapters import AdapterError, load_adapter
 from analora.errors import ChipError
 from analora.training import TrainConfig
 from analora.training.methods import train_adapter
-
-
-def _tiny_two_label():  # type: ignore[no-untyped-def]
-    from transformers import BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(0)
-    cfg = BertConfig(
-        vocab_size=120,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=32,
-        num_labels=2,
-    )
-    return BertForSequenceClassification(cfg)
-
-
-def _tiny_data(n: int, seed: int) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(0, 120, (n, 10), generator=g)
-    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids[:, 0] % 2}
 
 
 def test_with_periphery_keeps_the_programmed_state(tiny_bert, ids) -> None:  # type: ignore[no-untyped-def]

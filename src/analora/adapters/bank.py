@@ -374,23 +374,3 @@ class AdapterBank:
         if self.chip.age_s is None:
             raise AdapterError("the chip has not been read: read it at an age first")
         return self.switch(pick_for_age(bands, self.chip.age_s, default))
-
-    def info(self) -> dict[str, Any]:
-        return {
-            "chip_fingerprint": self.chip.fingerprint(),
-            "model_fingerprint": self.model_fingerprint,
-            "hardware_fingerprint": self.hardware_fingerprint,
-            "active": self.active,
-            "adapters": {
-                n: {
-                    "task": e.task,
-                    "method": e.method,
-                    "rank": e.rank,
-                    "lora_params": e.lora_params,
-                    "head_params": e.head_params,
-                    "fp16_bytes": e.fp16_bytes,
-                    "chip_bound": e.chip_fingerprint is not None,
-                }
-                for n, e in self.entries.items()
-            },
-        }
