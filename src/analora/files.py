@@ -66,6 +66,17 @@ def read_json(path: str | Path, error: type[AnaloraError], fix: str) -> dict[str
     return data
 
 
+def is_fresh_directory(path: str | Path) -> bool:
+    """True when ``path`` does not exist, or is a directory holding nothing
+    but hidden files: the temporary siblings of :func:`atomic_write_text`
+    and write probes that a killed process leaves behind. A job may start
+    (or restart) in such a directory."""
+    p = Path(path)
+    if not p.exists():
+        return True
+    return p.is_dir() and all(e.name.startswith(".") and e.is_file() for e in p.iterdir())
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write a file through a temporary sibling and one rename."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from analora.bank.store import BankError, load_bank, read_bank
-from analora.files import atomic_write_json, atomic_write_text
+from analora.files import atomic_write_json, atomic_write_text, is_fresh_directory
 from analora.sweep.results import FORMAT, aggregate, higher_is_better, write_results
 from analora.sweep.runner import Progress, SweepConfig, git_revision
 
@@ -139,7 +139,7 @@ def sweep_bank(
                 f"{out} holds a bank sweep with other settings: use the same ones to resume "
                 "it, or choose another --out"
             )
-    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+    elif not is_fresh_directory(out):
         raise BankError(f"{out} is not an empty directory: choose another --out")
     bound = record.get("chip")
     seeds = config.chip_seeds if bound is None else [int(bound["seed"])]

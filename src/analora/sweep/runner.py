@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from analora.errors import AnaloraError
-from analora.files import atomic_write_text
+from analora.files import atomic_write_text, is_fresh_directory
 from analora.sweep.results import (
     DEFAULT_TIMES_S,
     FORMAT,
@@ -304,7 +304,7 @@ def run_sweep(
             )
         if (out / JSON_FILE).is_file():
             return read_results(out)
-    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+    elif not is_fresh_directory(out):
         raise SweepError(f"{out} is not an empty directory: choose another --out")
     started = time.perf_counter()
     deployed = load_deployment(run, data_dir, max_eval_examples)
