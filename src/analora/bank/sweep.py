@@ -26,6 +26,7 @@ from analora.bank.store import BankError, load_bank, read_bank
 from analora.files import atomic_write_json, atomic_write_text, is_fresh_directory
 from analora.sweep.results import FORMAT, aggregate, higher_is_better, write_results
 from analora.sweep.runner import Progress, SweepConfig, git_revision
+from analora.training.batching import trim_padding
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -64,7 +65,7 @@ def evaluate_mixed(
         batch = {
             k: torch.stack([_pad(data[n][k][i : i + 1], length)[0] for n, i in chunk]) for k in keys
         }
-        rows = bank.forward_mixed([n for n, _ in chunk], **batch)
+        rows = bank.forward_mixed([n for n, _ in chunk], **trim_padding(batch))
         for (n, i), row in zip(chunk, rows, strict=True):
             outputs[n][i] = row
     metrics = {}

@@ -40,6 +40,7 @@ from analora.analog.convert import mappable_layers
 from analora.errors import AnaloraError, did_you_mean
 from analora.files import atomic_write_json
 from analora.hardware import HardwareConfig
+from analora.training.batching import eval_batches, unsort
 from analora.training.deployment import model_reference, write_deployment
 from analora.training.trainer import TrainConfig, Trainer, TrainResult
 
@@ -131,18 +132,27 @@ class QAEvaluator:
 
         model.eval()
         device = _model_device(model)
-        starts, ends = [], []
-        n = len(self.inputs["input_ids"])
-        for i in range(0, n, self.batch_size):
-            out = model(
-                **{k: v[i : i + self.batch_size].to(device) for k, v in self.inputs.items()}
-            )
-            starts.append(out.start_logits.float().cpu())
-            ends.append(out.end_logits.float().cpu())
+        starts, ends, rows = [], [], []
+        for index, batch in eval_batches(self.inputs, self.batch_size):
+            out = model(**{k: v.to(device) for k, v in batch.items()})
+            # Trimmed windows give shorter logits; positions past a window's
+            # end are padding, which postprocess never picks (offsets None).
+            width = self.inputs["input_ids"].shape[1]
+            starts.append(_pad_logits(out.start_logits.float().cpu(), width))
+            ends.append(_pad_logits(out.end_logits.float().cpu(), width))
+            rows.append(index)
         answers = postprocess(
-            self.examples, self.features, torch.cat(starts).numpy(), torch.cat(ends).numpy()
+            self.examples, self.features, unsort(starts, rows).numpy(), unsort(ends, rows).numpy()
         )
         return squad_metrics(answers, self.references)
+
+
+def _pad_logits(logits: Tensor, width: int) -> Tensor:
+    """``[N, L]`` span logits widened to ``[N, width]`` with -inf (never chosen)."""
+    if logits.shape[1] == width:
+        return logits
+    pad = logits.new_full((logits.shape[0], width - logits.shape[1]), float("-inf"))
+    return torch.cat([logits, pad], dim=1)
 
 
 EvalData = dict[str, Tensor] | Callable[[nn.Module], dict[str, float]]
@@ -165,12 +175,12 @@ def evaluate_classification(
 
     model.eval()
     device = _model_device(model)
-    logits = []
-    n = len(data["labels"])
-    for i in range(0, n, batch_size):
-        batch = {k: v[i : i + batch_size].to(device) for k, v in data.items() if k != "labels"}
-        logits.append(model(**batch).logits.float().cpu())
-    return compute_metrics(task, torch.cat(logits).numpy(), data["labels"].numpy())
+    inputs = {k: v for k, v in data.items() if k != "labels"}
+    logits, rows = [], []
+    for index, batch in eval_batches(inputs, batch_size):
+        logits.append(model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu())
+        rows.append(index)
+    return compute_metrics(task, unsort(logits, rows).numpy(), data["labels"].numpy())
 
 
 def _log_untrained(out: Path, method: str, metrics: dict[str, float], **extra: Any) -> None:

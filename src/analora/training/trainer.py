@@ -36,7 +36,8 @@ from torch import Tensor, nn
 
 from analora.errors import AnaloraError
 from analora.files import atomic_write_json
-from analora.seeds import derive_seed, generator
+from analora.seeds import derive_seed
+from analora.training.batching import batch_indices, n_batches, sequence_lengths, trim_padding
 from analora.training.checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,9 @@ class TrainConfig:
     seed: int = 0
     eval_each_epoch: bool = True
     primary_metric: str | None = None
+    group_by_length: bool = True
+    """Batches of similar lengths, each padded to its own longest row
+    (:mod:`analora.training.batching`); False keeps the plain seeded order."""
 
     def __post_init__(self) -> None:
         checks = [
@@ -101,20 +105,19 @@ class TrainResult:
     resumed_from_step: int | None = None
 
 
-def _n_batches(n: int, batch_size: int, min_size: int) -> int:
-    """Batches per epoch; a last partial batch shorter than ``min_size`` (the
-    number of processes, each of which needs a row) is dropped."""
-    return n // batch_size + (1 if n % batch_size >= min_size else 0)
-
-
 def _batches(
-    data: Mapping[str, Tensor], batch_size: int, seed: int, epoch: int, min_size: int = 1
+    data: Mapping[str, Tensor],
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    min_size: int = 1,
+    group_by_length: bool = True,
 ) -> list[Batch]:
     n = len(next(iter(data.values())))
-    order = torch.randperm(n, generator=generator(seed, "order", epoch))
+    lengths = sequence_lengths(data) if group_by_length else None
     return [
-        {k: v[order[i * batch_size : (i + 1) * batch_size]] for k, v in data.items()}
-        for i in range(_n_batches(n, batch_size, min_size))
+        trim_padding({k: v[rows] for k, v in data.items()})
+        for rows in batch_indices(n, batch_size, seed, epoch, min_size, lengths)
     ]
 
 
@@ -177,7 +180,7 @@ class Trainer:
                 f"batch size {config.batch_size} and {n} examples cannot be shared by "
                 f"{self.world} processes: raise --batch-size or use fewer processes"
             )
-        self.steps_per_epoch = _n_batches(n, config.batch_size, self.world)
+        self.steps_per_epoch = n_batches(n, config.batch_size, self.world)
         self.total_steps = self.steps_per_epoch * config.epochs
         warmup = int(config.warmup_ratio * self.total_steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -226,7 +229,9 @@ class Trainer:
         start_step = loop["step"]
         for epoch in range(loop["epoch"], cfg.epochs):
             self.model.train()
-            batches = _batches(self.data, cfg.batch_size, cfg.seed, epoch, self.world)
+            batches = _batches(
+                self.data, cfg.batch_size, cfg.seed, epoch, self.world, cfg.group_by_length
+            )
             for i in range(loop["step"] - epoch * self.steps_per_epoch, len(batches)):
                 loss = self._step(batches[i])
                 loop["step"] += 1
