@@ -305,8 +305,7 @@ def _paper_loop(
 
 
 def _environment() -> dict[str, Any]:
-    from analora.analog.store import package_versions
-    from analora.sweep.runner import git_revision
+    from analora.provenance import git_revision, package_versions
 
     return {
         "python": sys.version.split()[0],

@@ -16,7 +16,6 @@ settings: the demo is safe to rerun.
 
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,10 +23,7 @@ from typing import Any
 
 from analora.files import atomic_write_json
 from analora.studies.common import data_dir as _data_dir
-from analora.studies.common import program_chip
-from analora.studies.common import run_cli as _run
-from analora.studies.common import say as _say
-from analora.studies.common import train_step as _train_step
+from analora.studies.common import program_chip, say, sweep_step, train_step
 
 
 @dataclass(frozen=True)
@@ -48,107 +44,68 @@ FAST = DemoSizes(
 )
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Program MiniLM, train AHWA-LoRA and the baselines on SST-2, sweep, report."""
+def run_demo(out_dir: str | Path, data_dir: str | None = None, fast: bool = False) -> Path:
+    """Program MiniLM, train AHWA-LoRA and the baselines on SST-2, sweep,
+    report; returns the report directory."""
     from analora.tasks import load_task
+    from analora.workflows import build_report
 
-    sizes = FAST if args.fast else DemoSizes()
-    data_dir = _data_dir(args.data_dir)
-    load_task("sst2", splits=["validation"], data_dir=data_dir)  # fail now, not after training
-    out = Path(args.out)
+    sizes = FAST if fast else DemoSizes()
+    found = _data_dir(data_dir)
+    load_task("sst2", splits=["validation"], data_dir=found)  # fail now, not after training
+    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    _say(
+    say(
         f"analora demo: MiniLM on SST-2, {sizes.train_examples} training and "
         f"{sizes.eval_examples} dev sentences of at most {sizes.max_length} tokens; "
         f"{sizes.chips} chips x 7 ages; output in {out}"
     )
-    data = ["--data-dir", data_dir] if data_dir else []
-    common = [
-        "--task",
-        "sst2",
-        *data,
-        "--max-train-examples",
-        str(sizes.train_examples),
-        "--max-eval-examples",
-        str(sizes.eval_examples),
-        "--max-length",
-        str(sizes.max_length),
-        "--batch-size",
-        str(sizes.batch_size),
-        "--seed",
-        "0",
-    ]
     chip_dir = out / "chip"
     program_chip(chip_dir)
-    steps: list[tuple[str, list[str]]] = [
-        (
-            "ahwa-lora",
-            [
-                "--model",
-                "minilm",
-                "--chip",
-                str(chip_dir),
-                "--epochs",
-                str(sizes.lora_epochs),
-                "--lr",
-                "2e-3",
-            ],
-        ),
-        ("digital", ["--model", "minilm", "--epochs", str(sizes.digital_epochs)]),
-        ("direct", ["--model", str(out / "digital")]),
-    ]
-    for method, extra in steps:
-        _say(
+    for method, spec in _specs(sizes, out, chip_dir):
+        say(
             f"[{method}] training"
             if method != "direct"
             else "[direct] programming the digital model"
         )
-        _train_step(
-            method,
-            ["train", "--method", method, *extra, *common, "--out", str(out / method)],
-            out / method,
-        )
+        train_step(method, spec, out / method, found)
     sweeps = out / "sweeps"
     for method in ("digital", "direct", "ahwa-lora"):
-        target = sweeps / method
-        _say(
+        say(
             f"[sweep] {method}: {sizes.chips} chips x 7 ages"
             if method != "digital"
             else "[sweep] digital reference"
         )
-        _run(
-            [
-                "sweep",
-                "--deployment",
-                str(out / method),
-                "--chips",
-                str(sizes.chips),
-                *data,
-                "--out",
-                str(target),
-            ]
-        )
-    _say("[report]")
-    _run(
-        [
-            "report",
-            *(str(sweeps / m) for m in ("digital", "direct", "ahwa-lora")),
-            "--out",
-            str(out / "report"),
-            "--html",
-        ]
-    )
-    atomic_write_json(out / "demo.json", {"sizes": asdict(sizes), "data_dir": data_dir})
-    _say(f"demo finished in {time.perf_counter() - started:.0f} s; everything is under {out}")
-    return 0
+        sweep_step(out / method, sweeps / method, chips=sizes.chips, times=None, data_dir_=found)
+    say("[report]")
+    paths = [str(sweeps / m) for m in ("digital", "direct", "ahwa-lora")]
+    build_report(paths, out / "report", html_page=True)
+    atomic_write_json(out / "demo.json", {"sizes": asdict(sizes), "data_dir": found})
+    say(f"demo finished in {time.perf_counter() - started:.0f} s; everything is under {out}")
+    return out / "report"
 
 
-def register(sub: Any) -> None:
-    p = sub.add_parser("demo", help=cmd_demo.__doc__)
-    p.add_argument(
-        "--data-dir", default=None, help="GLUE data folder (else ANALORA_DATA_DIR or the Hub)"
-    )
-    p.add_argument("--out", default="runs/demo")
-    p.add_argument("--fast", action="store_true", help="tiny subsets: a smoke test of every step")
-    p.set_defaults(func=cmd_demo)
+def _specs(sizes: DemoSizes, out: Path, chip_dir: Path) -> list[tuple[str, Any]]:
+    from analora.workflows import RunSpec
+
+    common: dict[str, Any] = {
+        "task": "sst2",
+        "max_train_examples": sizes.train_examples,
+        "max_eval_examples": sizes.eval_examples,
+        "max_length": sizes.max_length,
+        "batch_size": sizes.batch_size,
+        "seed": 0,
+    }
+    return [
+        (
+            "ahwa-lora",
+            RunSpec(
+                method="ahwa-lora", model="minilm", chip=str(chip_dir),
+                epochs=sizes.lora_epochs, lr=2e-3, **common,
+            ),
+        ),
+        ("digital", RunSpec(method="digital", model="minilm", epochs=sizes.digital_epochs,
+                            **common)),
+        ("direct", RunSpec(method="direct", model=str(out / "digital"), **common)),
+    ]  # fmt: skip

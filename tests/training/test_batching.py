@@ -102,9 +102,7 @@ def test_paper_pcm_statistics_do_not_move_with_dynamic_padding() -> None:
     full = {k: v for k, v in static_data.items()}
     logits = []
     for i in range(0, 400, 31):
-        rows = list(range(i, min(i + 31, 400))) + [400]
+        rows = [*range(i, min(i + 31, 400)), 400]
         logits.append(model(**{k: v[rows] for k, v in full.items() if k != "labels"}).logits[:-1])
-    static = 100.0 * float(
-        (torch.cat(logits).argmax(-1) == data["labels"]).float().mean()
-    )
+    static = 100.0 * float((torch.cat(logits).argmax(-1) == data["labels"]).float().mean())
     assert abs(dynamic - static) < 3.0, (dynamic, static)

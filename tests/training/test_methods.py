@@ -13,10 +13,22 @@ from analora.training.methods import (
     LoraSettings,
     classification_tensors,
     evaluate_classification,
-    train_adapter,
 )
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+
+
+def _train(method, model, task, train, dev, hardware, config, out, **kw):  # type: ignore[no-untyped-def]
+    """One method run through the registry (the library's MethodJob)."""
+    from pathlib import Path
+
+    from analora.training.methods import MethodJob, run_method
+
+    job = MethodJob(
+        method=method, model=model, task=task, train_data=train, eval_data=dev,
+        hardware=hardware, config=config, out=Path(out), **kw,
+    )  # fmt: skip
+    return run_method(job)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +62,7 @@ def test_ahwa_lora_beats_the_majority_class(sst2, base, tmp_path) -> None:  # ty
     majority = 100.0 * max(labels.float().mean().item(), 1 - labels.float().mean().item())
     cfg = TrainConfig(epochs=3, batch_size=16, lr=2e-3, seed=0, primary_metric="accuracy")
     torch.manual_seed(0)
-    result = train_adapter(
+    result = _train(
         "ahwa-lora",
         copy.deepcopy(base),
         "sst2",
@@ -97,7 +109,7 @@ def _tiny_data(n: int, seed: int) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("method", ["digital-lora", "chip-lora"])
 def test_other_adapter_methods_run_and_save(method: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     cfg = TrainConfig(epochs=1, batch_size=8, lr=1e-2, seed=1)
-    result = train_adapter(
+    result = _train(
         method,
         _tiny_two_label(),
         "sst2",
@@ -122,7 +134,7 @@ def test_unknown_method(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from analora.errors import AnaloraError
 
     with pytest.raises(AnaloraError, match="did you mean 'ahwa-lora'"):
-        train_adapter(
+        _train(
             "ahwa-lorra",
             _tiny_two_label(),
             "sst2",
@@ -141,7 +153,7 @@ def test_ahwa_lora_equals_digital_lora_under_ideal_hardware(tmp_path) -> None:  
     lora = LoraSettings(dropout=0.0)  # dropout draws differ between the two graphs
     results = {}
     for method in ("digital-lora", "ahwa-lora"):
-        results[method] = train_adapter(
+        results[method] = _train(
             method,
             _tiny_two_label(),
             "sst2",
@@ -167,7 +179,6 @@ def test_digital_then_direct_then_ahwa(tmp_path) -> None:  # type: ignore[no-unt
 
     from analora.analog import analog_layers, load_analog_model, program
     from analora.training.deployment import read_deployment
-    from analora.training.methods import deploy_direct, train_full
 
     hw = load_hardware("paper-pcm")
     train, dev = _tiny_data(32, 0), _tiny_data(16, 1)
@@ -175,20 +186,20 @@ def test_digital_then_direct_then_ahwa(tmp_path) -> None:  # type: ignore[no-unt
     model = _tiny_two_label()
     start = {n: p.detach().clone() for n, p in model.named_parameters()}
     cfg = TrainConfig(epochs=1, batch_size=8, lr=1e-3, seed=0)
-    digital = train_full("digital", model, "sst2", train, dev, None, cfg, tmp_path / "digital")
+    digital = _train("digital", model, "sst2", train, dev, None, cfg, tmp_path / "digital")
     changed = [n for n, p in digital.model.named_parameters() if not torch.equal(p, start[n])]
     assert len(changed) == len(start)
     assert read_deployment(tmp_path / "digital")["kind"] == "digital"
     # direct: the digital result programmed as it is.
     tuned = BertForSequenceClassification.from_pretrained(str(digital.artefact))
-    direct = deploy_direct(tuned, "sst2", dev, hw, tmp_path / "direct", chip_seed=2)
+    direct = _train("direct", tuned, "sst2", None, dev, hw, None, tmp_path / "direct", chip_seed=2)
     assert direct.chip is not None and direct.chip.seed == 2
     record = read_deployment(tmp_path / "direct")
     assert record["kind"] == "model" and record["eval"]["metrics"] == direct.metrics
     # ahwa: the analog weights themselves train, are clipped and re-mapped.
     tuned = BertForSequenceClassification.from_pretrained(str(digital.artefact))
     cfg = TrainConfig(epochs=2, batch_size=8, lr=5e-3, seed=0)
-    ahwa = train_full("ahwa", tuned, "sst2", train, dev, hw, cfg, tmp_path / "ahwa")
+    ahwa = _train("ahwa", tuned, "sst2", train, dev, hw, cfg, tmp_path / "ahwa")
     reference = BertForSequenceClassification.from_pretrained(str(digital.artefact))
     from analora.analog import convert
 

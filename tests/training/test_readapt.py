@@ -14,7 +14,19 @@ from analora import load_hardware, program
 from analora.adapters import AdapterError, load_adapter
 from analora.errors import ChipError
 from analora.training import TrainConfig
-from analora.training.methods import train_adapter
+
+
+def _train(method, model, task, train, dev, hardware, config, out, **kw):  # type: ignore[no-untyped-def]
+    """One method run through the registry (the library's MethodJob)."""
+    from pathlib import Path
+
+    from analora.training.methods import MethodJob, run_method
+
+    job = MethodJob(
+        method=method, model=model, task=task, train_data=train, eval_data=dev,
+        hardware=hardware, config=config, out=Path(out), **kw,
+    )  # fmt: skip
+    return run_method(job)
 
 
 def test_with_periphery_keeps_the_programmed_state(tiny_bert, ids) -> None:  # type: ignore[no-untyped-def]
@@ -47,7 +59,7 @@ def test_with_periphery_keeps_the_programmed_state(tiny_bert, ids) -> None:  # t
 
 def test_warm_started_readaptation(tmp_path) -> None:  # type: ignore[no-untyped-def]
     cfg = TrainConfig(epochs=1, batch_size=8, lr=1e-2, seed=1)
-    eight = train_adapter(
+    eight = _train(
         "ahwa-lora",
         _tiny_two_label(),
         "sst2",
@@ -76,7 +88,7 @@ def test_warm_started_readaptation(tmp_path) -> None:  # type: ignore[no-untyped
     for name, p in start.named_parameters():
         if ".lora_" in name or "modules_to_save" in name:
             assert torch.equal(p, old[name]), name
-    again = train_adapter(
+    again = _train(
         "ahwa-lora",
         _tiny_two_label(),
         "sst2",
@@ -96,7 +108,7 @@ def test_warm_started_readaptation(tmp_path) -> None:  # type: ignore[no-untyped
     with pytest.raises(AdapterError, match="another layout"):
         from analora.training.methods import LoraSettings
 
-        train_adapter(
+        _train(
             "ahwa-lora",
             _tiny_two_label(),
             "sst2",

@@ -21,8 +21,8 @@ from analora.adapters.lora import AdapterError, AnalogLoraLinear, known_to_peft
 from analora.analog.chip import Chip
 from analora.analog.convert import analog_layers, conversion_report
 from analora.analog.layer import AnalogLinear
-from analora.analog.store import package_versions
 from analora.files import atomic_directory, read_json, sha256_file
+from analora.provenance import package_versions
 
 FORMAT = "analora-adapter/1"
 META = "analora_adapter.json"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +26,11 @@ from analora.errors import AnaloraError, ChipError, ConfigError
 from analora.files import atomic_directory, read_json, sha256_file
 from analora.hardware.config import HardwareConfig
 from analora.hardware.devices import DeviceModel, make_device
+from analora.provenance import package_versions
 
 FORMAT = "analora-chip/1"
 TENSORS = "chip.safetensors"
 META = "chip.json"
-
-
-def package_versions() -> dict[str, str]:
-    out = {}
-    for name in ("analora", "torch", "transformers", "safetensors", "aihwkit"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
 
 
 def is_chip_dir(path: Path) -> bool:

@@ -25,7 +25,6 @@ from analora.files import atomic_directory, atomic_write_json, read_json
 
 FORMAT = "analora-bank/1"
 FILE = "bank.json"
-ADAPTER_METHODS = ("ahwa-lora", "chip-lora")
 
 
 class BankError(AnaloraError):
@@ -69,10 +68,13 @@ def _run_files(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str,
     from analora.training.deployment import read_deployment
 
     record = read_deployment(run_dir)
-    if record.get("method") not in ADAPTER_METHODS:
+    from analora.training.registry import method_names
+
+    adapter_methods = method_names(trains="adapter", analog=True)
+    if record.get("method") not in adapter_methods:
         raise BankError(
             f"{run_dir} holds a {record.get('method')} deployment: a bank holds adapters "
-            f"trained on a chip ({', '.join(ADAPTER_METHODS)})"
+            f"trained on a chip ({', '.join(adapter_methods)})"
         )
     run = read_json(run_dir / "run.json", BankError, "pass an output directory of 'analora train'")
     meta = read_adapter_meta(run_dir / "adapter")
@@ -89,6 +91,7 @@ def _new_bank(record: dict[str, Any], run: dict[str, Any], meta: dict[str, Any])
         "model": record["model"].get("path"),
         "model_class": spec.model_class,
         "head": run.get("head") or HEADS[spec.model_class],
+        "pooling": run.get("pooling") or "cls",
         "model_fingerprint": meta["model_fingerprint"],
         "hardware": meta.get("hardware"),
         "hardware_fingerprint": meta["hardware_fingerprint"],
@@ -119,6 +122,12 @@ def _check_binding(bank: dict[str, Any], record: dict, run: dict, meta: dict, sr
         raise BankError(
             f"the adapter in {src} is a {spec.model_class} adapter with head {head!r}; the bank "
             f"serves {bank['model_class']} with head {bank['head']!r}: start another bank"
+        )
+    pooling, served = run.get("pooling") or "cls", bank.get("pooling") or "cls"
+    if spec.model_class == "sequence-classification" and pooling != served:
+        raise BankError(
+            f"the adapter in {src} was trained with {pooling} pooling; the bank's heads see "
+            f"{served} pooling: retrain it with --pooling {served} or start another bank"
         )
     bound = meta.get("chip_fingerprint")
     chip = bank.get("chip")
@@ -208,6 +217,7 @@ def load_bank(bank_dir: str | Path, chip_seed: int | None = None) -> tuple[Any, 
     from analora.hardware import HardwareConfig
     from analora.models import load_model
     from analora.tasks import get_task
+    from analora.training.pooling import apply_pooling
 
     d = Path(bank_dir)
     bank = read_bank(d)
@@ -221,6 +231,7 @@ def load_bank(bank_dir: str | Path, chip_seed: int | None = None) -> tuple[Any, 
         {"num_labels": spec.num_labels} if spec.model_class == "sequence-classification" else {}
     )
     base = load_model(bank["model"], bank["model_class"], **kwargs)
+    apply_pooling(base, bank.get("pooling") or "cls")
     hardware = HardwareConfig.from_dict(bank["hardware"])
     convert(base, hardware, exclude=[bank["head"]])
     chip_rec = bank.get("chip")

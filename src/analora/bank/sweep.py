@@ -23,9 +23,16 @@ import torch
 from torch import Tensor
 
 from analora.bank.store import BankError, load_bank, read_bank
-from analora.files import atomic_write_json, atomic_write_text, is_fresh_directory
-from analora.sweep.results import FORMAT, aggregate, higher_is_better, write_results
-from analora.sweep.runner import Progress, SweepConfig, git_revision
+from analora.sweep.engine import (
+    Grid,
+    GridState,
+    Progress,
+    Results,
+    SweepError,
+    open_sweep,
+    run_grid,
+)
+from analora.sweep.runner import SweepConfig
 from analora.training.batching import trim_padding
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -102,6 +109,21 @@ def _eval_data(bank_dir: Path, bank: dict, data_dir: Any, max_eval: int | None) 
     return data
 
 
+def _bank_settings(d: Path, record: dict, config: SweepConfig, max_eval: int | None, bs: int):
+    return {
+        "bank": str(d.resolve()),
+        "adapters": {n: e["weights_sha256"] for n, e in record["adapters"].items()},
+        "sweep": {
+            "chips": config.chips,
+            "times_s": list(config.times_s),
+            "first_chip_seed": config.first_chip_seed,
+            "read_index": config.read_index,
+        },
+        "max_eval_examples": max_eval,
+        "batch_size": bs,
+    }
+
+
 def sweep_bank(
     bank_dir: str | Path,
     out_dir: str | Path,
@@ -113,35 +135,10 @@ def sweep_bank(
 ) -> dict[str, dict[str, Any]]:
     """Sweep every adapter of a bank on the same chips in mixed-task batches;
     write one results file per task; return them by adapter name."""
-    from analora.analog import program
-    from analora.analog.convert import conversion_report, digital_twin
-    from analora.analog.store import package_versions
-    from analora.training.methods import evaluate_classification
-
     config = config or SweepConfig()
     d, out = Path(bank_dir), Path(out_dir)
     record = read_bank(d)
-    settings = {
-        "bank": str(d.resolve()),
-        "adapters": {n: e["weights_sha256"] for n, e in record["adapters"].items()},
-        "sweep": {
-            "chips": config.chips,
-            "times_s": list(config.times_s),
-            "first_chip_seed": config.first_chip_seed,
-            "read_index": config.read_index,
-        },
-        "max_eval_examples": max_eval_examples,
-        "batch_size": batch_size,
-    }
-    settings_path, cells_path = out / "sweep.json", out / "cells.json"
-    if settings_path.is_file():
-        if json.loads(settings_path.read_text(encoding="utf-8")) != settings:
-            raise BankError(
-                f"{out} holds a bank sweep with other settings: use the same ones to resume "
-                "it, or choose another --out"
-            )
-    elif not is_fresh_directory(out):
-        raise BankError(f"{out} is not an empty directory: choose another --out")
+    settings = _bank_settings(d, record, config, max_eval_examples, batch_size)
     bound = record.get("chip")
     seeds = config.chip_seeds if bound is None else [int(bound["seed"])]
     if bound is not None and config.chip_seeds != seeds:
@@ -152,104 +149,93 @@ def sweep_bank(
     started = time.perf_counter()
     data = _eval_data(d, record, data_dir, max_eval_examples)
     bank, _ = load_bank(d, chip_seed=seeds[0])
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(settings_path, json.dumps(settings, indent=1) + "\n")
-    state: dict[str, Any] = {"digital": None, "cells": [], "chip_ids": {}, "timings": {}}
-    if cells_path.is_file():
-        state = json.loads(cells_path.read_text(encoding="utf-8"))
-    if state["digital"] is None:
-        twin: Any = digital_twin(bank.model)
-        reference: dict[str, dict[str, float]] = {}
-        for name in bank.names:
-            twin.set_adapter(name)
-            parent, _, attr = bank.head.rpartition(".")
-            owner = twin.get_base_model()
-            setattr(owner.get_submodule(parent) if parent else owner, attr, bank.heads[name])
-            reference[name] = evaluate_classification(twin, bank.entries[name].task, data[name])
-        state["digital"] = reference
-        del twin
-        atomic_write_json(cells_path, state)
-    done = {(c["chip_seed"], c["t_s"]) for c in state["cells"]}
-    total = len(seeds) * len(config.times_s)
-    t_start, this_run = time.perf_counter(), 0
-    for seed in seeds:
-        todo = [t for t in config.times_s if (seed, t) not in done]
-        if not todo:
-            continue
-        if seed != bank.chip.seed:
-            bank.use_chip(program(bank.base, seed=seed))
-        state["chip_ids"][str(seed)] = bank.chip.fingerprint()
-        try:
-            for t_s in todo:
-                t1 = time.perf_counter()
-                bank.chip.read(t_s, config.read_index)
-                metrics = evaluate_mixed(bank, data, batch_size)
-                state["cells"].append({"chip_seed": seed, "t_s": t_s, "metrics": metrics})
-                state["timings"][f"{seed}@{t_s!r}"] = time.perf_counter() - t1
-                atomic_write_json(cells_path, state)
-                this_run += 1
-                if progress is not None:
-                    n_done = len(state["cells"])
-                    rate = (time.perf_counter() - t_start) / this_run
-                    progress(
-                        {
-                            "done": n_done,
-                            "total": total,
-                            "chip_seed": seed,
-                            "t_s": t_s,
-                            "metric": "tasks",
-                            "value": None,
-                            "eta_s": rate * (total - n_done),
-                        }
-                    )
-        finally:
-            bank.chip.use_target()
-    rep = conversion_report(bank.base)
+    try:
+        open_sweep(out, settings, what="a bank sweep")
+    except SweepError as exc:
+        raise BankError(str(exc)) from None
+    grid = Grid(
+        seeds=seeds,
+        times_s=list(config.times_s),
+        read_index=config.read_index,
+        reference=lambda: _digital_reference(bank, data),
+        chip=lambda seed: _use_chip(bank, seed),
+        evaluate=lambda: evaluate_mixed(bank, data, batch_size),
+        summary=lambda m: ("tasks", None),
+    )
+    state = run_grid(out, grid, progress)
+    return _write_bank_results(bank, record, state, settings, config, seeds, out, started)
+
+
+def _use_chip(bank: Any, seed: int) -> Any:
+    from analora.analog import program
+
+    if seed != bank.chip.seed:
+        bank.use_chip(program(bank.base, seed=seed))
+    return bank.chip
+
+
+def _digital_reference(bank: Any, data: dict[str, dict[str, Tensor]]) -> dict[str, Any]:
+    """Each adapter's metrics on the deployed weights in floating point."""
+    from analora.analog.convert import digital_twin
+    from analora.training.methods import evaluate_classification
+
+    twin: Any = digital_twin(bank.model)
+    reference: dict[str, dict[str, float]] = {}
+    for name in bank.names:
+        twin.set_adapter(name)
+        parent, _, attr = bank.head.rpartition(".")
+        owner = twin.get_base_model()
+        setattr(owner.get_submodule(parent) if parent else owner, attr, bank.heads[name])
+        reference[name] = evaluate_classification(twin, bank.entries[name].task, data[name])
+    return reference
+
+
+def _write_bank_results(
+    bank: Any,
+    record: dict[str, Any],
+    state: GridState,
+    settings: dict[str, Any],
+    config: SweepConfig,
+    seeds: list[int],
+    out: Path,
+    started: float,
+) -> dict[str, dict[str, Any]]:
+    from analora.analog.convert import conversion_report
     from analora.tasks import get_task
 
+    rep = conversion_report(bank.base)
     results: dict[str, dict[str, Any]] = {}
     for name, entry in record["adapters"].items():
-        cells = sorted(
-            (
-                {"chip_seed": c["chip_seed"], "t_s": c["t_s"], "metrics": c["metrics"][name]}
-                for c in state["cells"]
-            ),
-            key=lambda c: (c["chip_seed"], c["t_s"]),
-        )
-        digital = state["digital"][name]
+        cells = [
+            {"chip_seed": c["chip_seed"], "t_s": c["t_s"], "metrics": c["metrics"][name]}
+            for c in state.sorted_cells()
+        ]
         spec = get_task(entry["task"])
-        res = {
-            "format": FORMAT,
-            "method": entry["method"],
-            "label": f"{entry['method']}, bank of {len(record['adapters'])} (mixed batches)",
-            "task": spec.name,
-            "eval_split": spec.eval_splits[0],
-            "metrics": list(digital),
-            "primary_metric": spec.primary_metric,
-            "higher_is_better": higher_is_better(list(digital)),
-            "times_s": list(config.times_s),
-            "chip_seeds": seeds,
-            "read_index": config.read_index,
-            "chip_ids": dict(sorted(state["chip_ids"].items(), key=lambda kv: int(kv[0]))),
-            "model_fingerprint": rep.model_fingerprint if rep is not None else None,
-            "digital": digital,
-            "cells": cells,
-            "aggregates": aggregate(cells, list(config.times_s)),
-            "configs": {
+        res = Results(
+            method=entry["method"],
+            label=f"{entry['method']}, bank of {len(record['adapters'])} (mixed batches)",
+            task=spec.name,
+            eval_split=spec.eval_splits[0],
+            primary_metric=spec.primary_metric,
+            digital=state.digital[name],
+            cells=cells,
+            times_s=list(config.times_s),
+            chip_seeds=seeds,
+            read_index=config.read_index,
+            chip_ids=state.chip_ids,
+            model_fingerprint=rep.model_fingerprint if rep is not None else None,
+            configs={
                 "hardware": record.get("hardware"),
                 "bank": {k: v for k, v in record.items() if k != "adapters"},
                 "adapter": record["adapters"][name],
                 "bank_adapters": list(record["adapters"]),
                 "sweep": settings["sweep"],
-                "data": {"max_eval_examples": max_eval_examples, "batch_size": batch_size},
+                "data": {
+                    "max_eval_examples": settings["max_eval_examples"],
+                    "batch_size": settings["batch_size"],
+                },
             },
-            "versions": package_versions(),
-            "git_revision": git_revision(),
-            "timings": {
-                "cells_s": state["timings"],
-                "this_run_s": time.perf_counter() - started,
-            },
-        }
-        write_results(out / name, res)
-        results[name] = res
+            timings={**state.timings, "this_run_s": time.perf_counter() - started},
+        )
+        results[name] = res.write(out / name)
     return results

@@ -1,6 +1,6 @@
-"""Helpers the demo and the studies share: run a CLI verb in-process, skip
-or resume a finished or cut-off training step, find the GLUE data, and read
-the mean of a metric from a results file."""
+"""Helpers the demo and the studies share: skip or resume a finished or
+cut-off training or sweep step (through the workflow functions), find the
+GLUE data, and read the mean of a metric from a results file."""
 
 from __future__ import annotations
 
@@ -15,23 +15,43 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-def run_cli(argv: list[str]) -> None:
-    """Run one ``analora`` verb in this process (errors propagate)."""
-    from analora.cli import build_parser
+def train_step(name: str, spec: Any, out: Path, data_dir_: str | None) -> Any:
+    """:func:`~analora.workflows.train_run` unless ``out`` holds a finished
+    run; resume a cut one. Returns the run (None when it was reused)."""
+    from analora.workflows import train_run
 
-    args = build_parser().parse_args(argv)
-    args.func(args)
-
-
-def train_step(name: str, argv: list[str], out: Path) -> None:
-    """``analora train`` unless ``out`` holds a finished run; resume a cut one."""
     if (out / "deployment.json").is_file():
         say(f"[{name}] done already in {out}; reusing it")
-        return
-    resume = ["--resume"] if (out / "run.json").is_file() else []
+        return None
+    resume = (out / "run.json").is_file()
     if resume:
         say(f"[{name}] resuming the run in {out}")
-    run_cli([*argv, *resume])
+    return train_run(spec, out, data_dir=data_dir_, resume=resume)
+
+
+def sweep_step(
+    deployment: Path,
+    out: Path,
+    *,
+    chips: int,
+    times: tuple[str, ...] | tuple[float, ...] | None,
+    data_dir_: str | None,
+    first_chip_seed: int = 1000,
+    max_eval_examples: int | None = None,
+) -> dict[str, Any]:
+    """:func:`~analora.workflows.sweep_run` of a run directory (resumable)."""
+    from analora.sweep.results import parse_ages
+    from analora.workflows import SweepSpec, sweep_run
+
+    ages = parse_ages([str(t) for t in times]) if times else parse_ages(None)
+    spec = SweepSpec(
+        deployment=deployment,
+        chips=chips,
+        times_s=ages,
+        first_chip_seed=first_chip_seed,
+        max_eval_examples=max_eval_examples,
+    )
+    return sweep_run(spec, out, data_dir=data_dir_)
 
 
 def data_dir(arg: str | None, task: str = "SST-2") -> str | None:
@@ -50,28 +70,19 @@ def data_dir(arg: str | None, task: str = "SST-2") -> str | None:
 
 def program_chip(chip_dir: Path, seed: int = 0, hardware: str = "paper-pcm") -> None:
     """Program the packaged MiniLM (sequence classification, head digital) once."""
+    from analora.workflows import program_chip as program
+
     if (chip_dir / "chip.json").is_file():
         say(f"[chip] programmed already in {chip_dir}; reusing it")
         return
     say(f"[chip] programming MiniLM onto a {hardware} chip (seed {seed})")
-    run_cli(
-        [
-            "chip",
-            "program",
-            "--model",
-            "minilm",
-            "--model-class",
-            "sequence-classification",
-            "--hardware",
-            hardware,
-            "--seed",
-            str(seed),
-            "--exclude",
-            "classifier",
-            "--out",
-            str(chip_dir),
-            "--quiet",
-        ]
+    program(
+        "minilm",
+        chip_dir,
+        hardware=hardware,
+        seed=seed,
+        model_class="sequence-classification",
+        exclude=["classifier"],
     )
 
 
@@ -118,6 +129,14 @@ def run_eval_data(
     return record, spec, HardwareConfig.from_dict(record["hardware"]), inputs.evaluation
 
 
+def run_pooling(run_dir: Path) -> str:
+    """The pooling a run's classification head was trained with."""
+    import json
+
+    run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    return str(run.get("pooling") or "cls")
+
+
 def series_results(
     out_dir: Path,
     *,
@@ -133,8 +152,8 @@ def series_results(
 ) -> dict[float, dict[str, float]]:
     """Write one study series as an ``analora-results/1`` file (no digital
     reference) and return ``metric``'s aggregate at each age."""
+    from analora.provenance import git_revision
     from analora.sweep.results import FORMAT, aggregate, higher_is_better, write_results
-    from analora.sweep.runner import git_revision
 
     names = list(cells[0]["metrics"])
     aggregates = aggregate(cells, times_s)

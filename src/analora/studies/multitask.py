@@ -22,7 +22,6 @@ Every step is skipped when done and resumed when cut off.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
@@ -31,7 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from analora.files import atomic_write_json, atomic_write_text
-from analora.studies.common import data_dir, glue_score, program_chip, run_cli, say, train_step
+from analora.studies.common import (
+    data_dir,
+    glue_score,
+    program_chip,
+    say,
+    sweep_step,
+    train_step,
+)
 
 TASKS = ("cola", "sst2", "mrpc", "rte", "stsb")
 
@@ -219,16 +225,18 @@ def _markdown(summary: dict[str, Any], acct: dict[str, Any], sizes: MultitaskSiz
     return "\n".join(lines)
 
 
-def cmd_multitask(args: argparse.Namespace) -> int:
-    """Five GLUE tasks on one chip (a bank, mixed batches) against each task alone."""
-    from analora.sweep.results import read_results
+def run_multitask(
+    out_dir: str | Path, data_dir_: str | None = None, fast: bool = False
+) -> dict[str, Any]:
+    """Five GLUE tasks on one chip (a bank, mixed batches) against each task
+    alone; writes ``multitask.json`` and ``multitask.md`` and returns the summary."""
     from analora.tasks import load_task
 
-    sizes = FAST if args.fast else MultitaskSizes()
-    found = data_dir(args.data_dir)
+    sizes = FAST if fast else MultitaskSizes()
+    found = data_dir(data_dir_)
     for task in TASKS:  # fail now, not after an hour
         load_task(task, splits=["validation"], data_dir=found)
-    out = Path(args.out)
+    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     say(
@@ -236,48 +244,70 @@ def cmd_multitask(args: argparse.Namespace) -> int:
         f"and {sizes.eval_examples} dev examples per task, at most {sizes.max_length} tokens; "
         f"{sizes.chips} chips x {len(sizes.times)} ages; output in {out}"
     )
-    data = ["--data-dir", found] if found else []
     chip_dir = out / "chip"
     program_chip(chip_dir)
     for task in TASKS:
         say(f"[train] {task}")
-        argv = ["train", "--method", "ahwa-lora", "--model", "minilm", "--chip", str(chip_dir)]
-        argv += ["--task", task, *data, "--seed", "0", "--out", str(out / "train" / task)]
-        argv += ["--max-train-examples", str(sizes.train_examples)]
-        argv += ["--max-eval-examples", str(sizes.eval_examples)]
-        argv += ["--max-length", str(sizes.max_length), "--epochs", str(sizes.epochs)]
-        argv += ["--lr", str(sizes.lr), "--batch-size", str(sizes.batch_size)]
-        train_step(task, argv, out / "train" / task)
+        train_step(task, _spec(sizes, task, chip_dir), out / "train" / task, found)
     bank_dir = out / "bank"
+    bank_res, alone_res = _sweeps(out, bank_dir, sizes, found)
+    summary = summarize(bank_res, alone_res)
+    acct = accounting(bank_dir, chip_dir)
+    text = _markdown(summary, acct, sizes)
+    record = {"sizes": asdict(sizes), "data_dir": found, "summary": summary, "parameters": acct}
+    atomic_write_json(out / "multitask.json", record)
+    atomic_write_text(out / "multitask.md", text)
+    say(text)
+    took = time.perf_counter() - started
+    say(f"study finished in {took:.0f} s; summary in {out / 'multitask.md'}")
+    return record
+
+
+def _spec(sizes: MultitaskSizes, task: str, chip_dir: Path) -> Any:
+    from analora.workflows import RunSpec
+
+    return RunSpec(
+        method="ahwa-lora",
+        model="minilm",
+        chip=str(chip_dir),
+        task=task,
+        seed=0,
+        max_train_examples=sizes.train_examples,
+        max_eval_examples=sizes.eval_examples,
+        max_length=sizes.max_length,
+        epochs=sizes.epochs,
+        lr=sizes.lr,
+        batch_size=sizes.batch_size,
+    )
+
+
+def _sweeps(
+    out: Path, bank_dir: Path, sizes: MultitaskSizes, found: str | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The bank in mixed batches and each task alone, on the same chips and ages."""
+    from analora.bank import add_to_bank
+    from analora.bank.sweep import sweep_bank
+    from analora.sweep.results import parse_ages
+    from analora.sweep.runner import SweepConfig
+    from analora.workflows import build_report
+
     held = set()
     if (bank_dir / "bank.json").is_file():
         held = set(json.loads((bank_dir / "bank.json").read_text(encoding="utf-8"))["adapters"])
     for task in TASKS:
         if task not in held:
-            run_cli(["bank", "add", str(bank_dir), str(out / "train" / task)])
-    grid = ["--chips", str(sizes.chips), "--times", *sizes.times, *data]
+            add_to_bank(bank_dir, out / "train" / task)
     say(f"[sweep] the bank: {len(TASKS)} tasks in mixed batches")
-    run_cli(["bank", "sweep", str(bank_dir), *grid, "--out", str(out / "sweeps" / "bank")])
+    config = SweepConfig(chips=sizes.chips, times_s=parse_ages(list(sizes.times)))
+    bank_res = sweep_bank(bank_dir, out / "sweeps" / "bank", config, data_dir=found)
+    alone_res = {}
     for task in TASKS:
         say(f"[sweep] {task} alone")
-        target = out / "sweeps" / "alone" / task
-        run_cli(["sweep", "--deployment", str(out / "train" / task), *grid, "--out", str(target)])
-    bank_res = {t: read_results(out / "sweeps" / "bank" / t) for t in TASKS}
-    alone_res = {t: read_results(out / "sweeps" / "alone" / t) for t in TASKS}
+        alone_res[task] = sweep_step(
+            out / "train" / task, out / "sweeps" / "alone" / task,
+            chips=sizes.chips, times=sizes.times, data_dir_=found,
+        )  # fmt: skip
     say("[report]")
     paths = [str(out / "sweeps" / k / t) for t in TASKS for k in ("alone", "bank")]
-    run_cli(["report", *paths, "--out", str(out / "report")])
-    summary = summarize(bank_res, alone_res)
-    acct = accounting(bank_dir, chip_dir)
-    text = _markdown(summary, acct, sizes)
-    atomic_write_json(
-        out / "multitask.json",
-        {"sizes": asdict(sizes), "data_dir": found, "summary": summary, "parameters": acct},
-    )
-    atomic_write_text(out / "multitask.md", text)
-    print(text)
-    say(
-        f"study finished in {time.perf_counter() - started:.0f} s; "
-        f"summary in {out / 'multitask.md'}"
-    )
-    return 0
+    build_report(paths, out / "report")
+    return {t: bank_res[t] for t in TASKS}, alone_res

@@ -22,7 +22,6 @@ retraining the adapters only, with no analog reprogramming).
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -33,12 +32,13 @@ from analora.errors import AnaloraError
 from analora.files import atomic_write_json, atomic_write_text
 from analora.studies.common import (
     data_dir,
-    run_cli,
     run_eval_data,
+    run_pooling,
     say,
     series_results,
     train_step,
 )
+from analora.sweep.results import parse_ages
 
 DEFAULT_CHANGE = ("converters.dac_bits=6", "converters.adc_bits=6")
 
@@ -87,13 +87,22 @@ def recovery(
     return None if lost < min_loss else (retrained - after) / lost
 
 
-def _train_argv(sizes: ReadaptSizes, data: list[str], out: Path, epochs: int) -> list[str]:
-    argv = ["train", "--method", "ahwa-lora", "--model", "minilm", "--task", sizes.task]
-    argv += [*data, "--seed", "0", "--out", str(out), "--epochs", str(epochs)]
-    argv += ["--max-train-examples", str(sizes.train_examples)]
-    argv += ["--max-eval-examples", str(sizes.eval_examples)]
-    argv += ["--max-length", str(sizes.max_length), "--lr", str(sizes.lr)]
-    return [*argv, "--batch-size", str(sizes.batch_size)]
+def _train_spec(sizes: ReadaptSizes, task: str, epochs: int, **extra: Any) -> Any:
+    from analora.workflows import RunSpec
+
+    return RunSpec(
+        method="ahwa-lora",
+        model="minilm",
+        task=task,
+        seed=0,
+        epochs=epochs,
+        max_train_examples=sizes.train_examples,
+        max_eval_examples=sizes.eval_examples,
+        max_length=sizes.max_length,
+        lr=sizes.lr,
+        batch_size=sizes.batch_size,
+        **extra,
+    )
 
 
 def evaluate_series(
@@ -110,12 +119,15 @@ def evaluate_series(
     from analora.analog import convert, program
     from analora.models import load_model
     from analora.training.methods import evaluate_classification
+    from analora.training.pooling import apply_pooling
 
     record, spec, old_hw, data = run_eval_data(old_run, data_dir_, max_eval_examples)
+    pooling = run_pooling(old_run)
     cells: dict[str, list[dict[str, Any]]] = {s: [] for s in SERIES}
     chips: dict[str, dict[str, Any]] = {}
     for seed in seeds:
         base = load_model(record["model"]["path"], spec.model_class, num_labels=spec.num_labels)
+        apply_pooling(base, pooling)
         convert(base, old_hw, exclude=["classifier"])
         chip = program(base, seed=seed)
         programmed = chip.state_fingerprint()
@@ -166,46 +178,37 @@ def evaluate_series(
     }
 
 
-def cmd_readapt(args: argparse.Namespace) -> int:
+def run_readapt(
+    out_dir: str | Path,
+    data_dir_: str | None = None,
+    adapter: str | Path | None = None,
+    change: list[str] | None = None,
+    fast: bool = False,
+    sizes: ReadaptSizes | None = None,
+) -> dict[str, Any]:
     """Change the converters (or another periphery constraint) of programmed
-    chips and re-adapt by retraining the adapters only."""
-    from analora.sweep.cli import parse_age
-
-    sizes = FAST if args.fast else ReadaptSizes()
-    found = data_dir(args.data_dir)
-    out = Path(args.out)
+    chips and re-adapt by retraining the adapters only; returns the summary."""
+    sizes = sizes or (FAST if fast else ReadaptSizes())
+    found = data_dir(data_dir_)
+    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    data = ["--data-dir", found] if found else []
-    change = list(args.set or DEFAULT_CHANGE)
-    old_run = Path(args.adapter) if args.adapter else out / "before"
-    if args.adapter is None:
+    change = list(change or DEFAULT_CHANGE)
+    old_run = Path(adapter) if adapter else out / "before"
+    if adapter is None:
         say(f"[train] {sizes.task} under paper-pcm")
-        train_step("before", _train_argv(sizes, data, old_run, sizes.epochs), old_run)
-    from analora.training.deployment import read_deployment
-
-    record = read_deployment(old_run)
-    if record.get("method") != "ahwa-lora":
-        raise AnaloraError(
-            f"--adapter {old_run} is a {record.get('method')} run: pass an ahwa-lora run"
-        )
-    from analora.hardware import HardwareConfig
-    from analora.hardware.config import parse_assignments
-
-    base_hw = HardwareConfig.from_dict(record["hardware"])
-    label = ",".join(c.split(".")[-1] for c in change)
-    new_hw = base_hw.with_overrides(parse_assignments(change), name=f"{base_hw.name}[{label}]")
-    hw_file = out / "hardware-new.json"
-    atomic_write_json(hw_file, new_hw.to_dict())
+        train_step("before", _train_spec(sizes, sizes.task, sizes.epochs), old_run, found)
+    record, base_hw, new_hw, hw_file = _changed_hardware(old_run, change, out)
     say(f"[change] {', '.join(change)} (hardware {new_hw.name})")
     new_run = out / "retrained"
     say("[retrain] the adapter only, warm-started from the old one")
-    argv = _train_argv(sizes, data, new_run, sizes.retrain_epochs)
-    argv += ["--hardware", str(hw_file), "--init-adapter", str(old_run)]
-    argv[argv.index("--task") + 1] = record["task"]
-    train_step("retrain", argv, new_run)
+    spec = _train_spec(
+        sizes, record["task"], sizes.retrain_epochs, hardware=str(hw_file),
+        init_adapter=str(old_run),
+    )  # fmt: skip
+    train_step("retrain", spec, new_run, found)
     seeds = [sizes.first_chip_seed + i for i in range(sizes.chips)]
-    times = [parse_age(t) for t in sizes.times]
+    times = list(parse_ages(list(sizes.times)))
     evals_path = out / "evaluations.json"
     if evals_path.is_file():
         evals = json.loads(evals_path.read_text(encoding="utf-8"))
@@ -214,25 +217,70 @@ def cmd_readapt(args: argparse.Namespace) -> int:
         say(f"[sweep] {len(seeds)} chips x {len(times)} ages x 3 series")
         evals = evaluate_series(old_run, new_run, new_hw, seeds, times, found, sizes.eval_examples)
         atomic_write_json(evals_path, evals)
-    metric = evals["primary_metric"]
-    series: dict[str, dict[float, Any]] = {}
+    series = _write_series(out, evals, change, base_hw, new_hw, seeds, times)
+    summary = _summary(evals, change, base_hw, new_hw, series, times, sizes)
+    atomic_write_json(out / "readapt.json", summary)
+    text = _markdown(summary, series, times)
+    atomic_write_text(out / "readapt.md", text)
+    from analora.workflows import build_report
+
+    build_report([str(out / "sweeps" / s.replace(" ", "-")) for s in SERIES], out / "report")
+    say(text)
+    say(f"study finished in {time.perf_counter() - started:.0f} s; summary in {out / 'readapt.md'}")
+    return summary
+
+
+def _changed_hardware(old_run: Path, change: list[str], out: Path) -> tuple[Any, Any, Any, Path]:
+    from analora.hardware import HardwareConfig
+    from analora.hardware.config import parse_assignments
+    from analora.training.deployment import read_deployment
+
+    record = read_deployment(old_run)
+    if record.get("method") != "ahwa-lora":
+        raise AnaloraError(
+            f"--adapter {old_run} is a {record.get('method')} run: pass an ahwa-lora run"
+        )
+    base_hw = HardwareConfig.from_dict(record["hardware"])
+    label = ",".join(c.split(".")[-1] for c in change)
+    new_hw = base_hw.with_overrides(parse_assignments(change), name=f"{base_hw.name}[{label}]")
+    hw_file = out / "hardware-new.json"
+    atomic_write_json(hw_file, new_hw.to_dict())
+    return record, base_hw, new_hw, hw_file
+
+
+def _write_series(
+    out: Path, evals: dict, change: list[str], base_hw: Any, new_hw: Any, seeds: list, times: list
+) -> dict[str, dict[float, Any]]:
     labels = {
         "before": f"{base_hw.name}, adapter as trained",
         "after change": f"{new_hw.name}, same adapter",
         "retrained": f"{new_hw.name}, adapter retrained",
     }
+    series: dict[str, dict[float, Any]] = {}
     for name in SERIES:
         series[name] = series_results(
             out / "sweeps" / name.replace(" ", "-"),
             method="ahwa-lora",
             label=labels[name],
             task=evals["task"],
-            metric=metric,
+            metric=evals["primary_metric"],
             times_s=times,
             chip_seeds=seeds,
             cells=evals["cells"][name],
             configs={"change": change, "hardware_new": new_hw.to_dict(), "chips": evals["chips"]},
         )
+    return series
+
+
+def _summary(
+    evals: dict,
+    change: list[str],
+    base_hw: Any,
+    new_hw: Any,
+    series: dict[str, dict[float, Any]],
+    times: list[float],
+    sizes: ReadaptSizes,
+) -> dict[str, Any]:
     rows = []
     for t in times:
         b, a, r = (series[s][t]["mean"] for s in SERIES)
@@ -245,16 +293,15 @@ def cmd_readapt(args: argparse.Namespace) -> int:
                 "recovery": recovery(b, a, r),
             }
         )
-    writes = {seed: c["analog_writes"] for seed, c in evals["chips"].items()}
-    summary = {
+    return {
         "task": evals["task"],
-        "metric": metric,
+        "metric": evals["primary_metric"],
         "change": change,
         "hardware_before": base_hw.name,
         "hardware_after": new_hw.name,
         "rows": rows,
         "chips": evals["chips"],
-        "analog_writes": writes,
+        "analog_writes": {seed: c["analog_writes"] for seed, c in evals["chips"].items()},
         "sizes": asdict(sizes),
         "paper": {
             "metric": "squad f1",
@@ -263,20 +310,6 @@ def cmd_readapt(args: argparse.Namespace) -> int:
             "retrained_10y": 74.23,
         },
     }
-    atomic_write_json(out / "readapt.json", summary)
-    text = _markdown(summary, series, times)
-    atomic_write_text(out / "readapt.md", text)
-    run_cli(
-        [
-            "report",
-            *(str(out / "sweeps" / s.replace(" ", "-")) for s in SERIES),
-            "--out",
-            str(out / "report"),
-        ]
-    )
-    print(text)
-    say(f"study finished in {time.perf_counter() - started:.0f} s; summary in {out / 'readapt.md'}")
-    return 0
 
 
 def _markdown(summary: dict[str, Any], series: dict[str, Any], times: list[float]) -> str:

@@ -20,7 +20,6 @@ drift").
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -31,12 +30,13 @@ from analora.errors import AnaloraError
 from analora.files import atomic_write_json, atomic_write_text
 from analora.studies.common import (
     data_dir,
-    run_cli,
     run_eval_data,
+    run_pooling,
     say,
     series_results,
     train_step,
 )
+from analora.sweep.results import parse_age
 
 READ_INDEX = 1
 SERIES = ("single adapter", "refreshed by age")
@@ -74,60 +74,52 @@ FAST = RefreshSizes(
 )
 
 
-def _common(sizes: RefreshSizes, data: list[str], task: str) -> list[str]:
-    argv = ["--model", "minilm", "--task", task, *data, "--seed", "0"]
-    argv += ["--max-eval-examples", str(sizes.eval_examples)]
-    return [*argv, "--max-length", str(sizes.max_length), "--batch-size", str(sizes.batch_size)]
+def _spec(sizes: RefreshSizes, task: str, method: str, **extra: Any) -> Any:
+    from analora.workflows import RunSpec
+
+    return RunSpec(
+        method=method,
+        model="minilm",
+        task=task,
+        seed=0,
+        max_eval_examples=sizes.eval_examples,
+        max_length=sizes.max_length,
+        batch_size=sizes.batch_size,
+        **extra,
+    )
 
 
-def cmd_refresh(args: argparse.Namespace) -> int:
+def run_refresh(
+    out_dir: str | Path,
+    data_dir_: str | None = None,
+    adapter: str | Path | None = None,
+    fast: bool = False,
+) -> dict[str, Any]:
     """Fine-tune adapters for chip age bands and pick them by age; compare
-    with one adapter for the chip's whole life."""
-    from analora.sweep.cli import parse_age
+    with one adapter for the chip's whole life. Returns the summary."""
     from analora.training.deployment import read_deployment
 
-    sizes = FAST if args.fast else RefreshSizes()
-    found = data_dir(args.data_dir)
-    out = Path(args.out)
+    sizes = FAST if fast else RefreshSizes()
+    found = data_dir(data_dir_)
+    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    data = ["--data-dir", found] if found else []
-    single = Path(args.adapter) if args.adapter else out / "single"
-    if args.adapter is None:
+    single = Path(adapter) if adapter else out / "single"
+    if adapter is None:
         say(f"[train] the single {sizes.task} adapter")
-        argv = ["train", "--method", "ahwa-lora", *_common(sizes, data, sizes.task)]
-        argv += ["--max-train-examples", str(sizes.train_examples), "--epochs", str(sizes.epochs)]
-        train_step("single", [*argv, "--lr", str(sizes.lr), "--out", str(single)], single)
+        spec = _spec(
+            sizes, sizes.task, "ahwa-lora", max_train_examples=sizes.train_examples,
+            epochs=sizes.epochs, lr=sizes.lr,
+        )  # fmt: skip
+        train_step("single", spec, single, found)
     record = read_deployment(single)
     if record.get("method") != "ahwa-lora":
         raise AnaloraError(
             f"--adapter {single} is a {record.get('method')} run: pass an ahwa-lora run"
         )
-    task = record["task"]
     seeds = [sizes.first_chip_seed + i for i in range(sizes.chips)]
     bands = {parse_age(b): b for b in sizes.bands}
-    timings: dict[str, float] = {}
-    for seed in seeds:
-        for start, label in bands.items():
-            run = out / "bands" / f"chip{seed}-{label}"
-            say(f"[refresh] chip {seed}, band {label}: fine-tune against the chip at {label}")
-            t0 = time.perf_counter()
-            argv = ["train", "--method", "chip-lora", *_common(sizes, data, task)]
-            argv += [
-                "--chip-seed",
-                str(seed),
-                "--chip-age-s",
-                repr(start),
-                "--eval-age-s",
-                repr(start),
-            ]
-            argv += ["--init-adapter", str(single), "--epochs", str(sizes.refresh_epochs)]
-            argv += ["--max-train-examples", str(sizes.refresh_examples)]
-            argv += ["--lr", str(sizes.refresh_lr), "--out", str(run)]
-            had = (run / "deployment.json").is_file()
-            train_step(f"chip{seed}-{label}", argv, run)
-            if not had:
-                timings[run.name] = time.perf_counter() - t0
+    timings = _train_bands(out, single, record["task"], seeds, bands, sizes, found)
     times = [parse_age(t) for t in sizes.times]
     evals_path = out / "evaluations.json"
     if evals_path.is_file():
@@ -141,17 +133,40 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     atomic_write_json(out / "refresh.json", summary)
     text = _markdown(summary, times)
     atomic_write_text(out / "refresh.md", text)
-    run_cli(
-        [
-            "report",
-            *(str(out / "sweeps" / s.replace(" ", "-")) for s in SERIES),
-            "--out",
-            str(out / "report"),
-        ]
-    )
-    print(text)
+    from analora.workflows import build_report
+
+    build_report([str(out / "sweeps" / s.replace(" ", "-")) for s in SERIES], out / "report")
+    say(text)
     say(f"study finished in {time.perf_counter() - started:.0f} s; summary in {out / 'refresh.md'}")
-    return 0
+    return summary
+
+
+def _train_bands(
+    out: Path,
+    single: Path,
+    task: str,
+    seeds: list[int],
+    bands: dict[float, str],
+    sizes: RefreshSizes,
+    found: str | None,
+) -> dict[str, float]:
+    """One chip-lora adapter per chip and age band, warm-started from the single one."""
+    timings: dict[str, float] = {}
+    for seed in seeds:
+        for start, label in bands.items():
+            run = out / "bands" / f"chip{seed}-{label}"
+            say(f"[refresh] chip {seed}, band {label}: fine-tune against the chip at {label}")
+            t0 = time.perf_counter()
+            spec = _spec(
+                sizes, task, "chip-lora", chip_seed=seed, chip_age_s=start, eval_age_s=start,
+                init_adapter=str(single), epochs=sizes.refresh_epochs,
+                max_train_examples=sizes.refresh_examples, lr=sizes.refresh_lr,
+            )  # fmt: skip
+            had = (run / "deployment.json").is_file()
+            train_step(f"chip{seed}-{label}", spec, run, found)
+            if not had:
+                timings[run.name] = time.perf_counter() - t0
+    return timings
 
 
 def evaluate(
@@ -168,12 +183,15 @@ def evaluate(
     from analora.analog import convert, program
     from analora.models import load_model
     from analora.training.methods import evaluate_classification
+    from analora.training.pooling import apply_pooling
 
     record, spec, hardware, data = run_eval_data(single, data_dir_, max_eval_examples)
+    pooling = run_pooling(single)
     cells: dict[str, list[dict[str, Any]]] = {s: [] for s in SERIES}
     chosen: dict[str, dict[str, str]] = {}
     for seed in seeds:
         base = load_model(record["model"]["path"], spec.model_class, num_labels=spec.num_labels)
+        apply_pooling(base, pooling)
         convert(base, hardware, exclude=["classifier"])
         bank = AdapterBank(program(base, seed=seed))
         bank.add("single", single / "adapter")

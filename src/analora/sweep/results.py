@@ -28,6 +28,7 @@ import csv
 import io
 import json
 import math
+import re
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -58,6 +59,30 @@ LOWER_IS_BETTER = frozenset({"loss", "mse", "perplexity"})
 
 class ResultsError(AnaloraError):
     """A results file is missing, malformed, or cannot be combined."""
+
+
+_UNIT_S = {"s": 1.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
+
+
+def parse_age(text: str) -> float:
+    """Seconds from ``3600``, ``3600s``, ``1h``, ``1d``, ``1w``, ``30d``, ``1y``, ``10y``
+    (a year is 365 days, as in the paper's drift times)."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([shdwy]?)\s*", text.lower())
+    if not m:
+        raise ResultsError(
+            f"--times {text!r} is not an age: give seconds >= 0 or a number with s, h, d, w or y "
+            "(e.g. 0 1h 1d 1y)"
+        )
+    return float(m.group(1)) * _UNIT_S[m.group(2) or "s"]
+
+
+def parse_ages(texts: Sequence[str] | None) -> tuple[float, ...]:
+    """``--times`` values as seconds (the paper's 7 ages when none are given)."""
+    if not texts:
+        return DEFAULT_TIMES_S
+    if any(t.strip().startswith("-") for t in texts):
+        raise ResultsError("--times must not be negative: give ages in seconds >= 0")
+    return tuple(parse_age(t) for t in texts)
 
 
 def time_label(t_s: float) -> str:

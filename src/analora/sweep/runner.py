@@ -20,34 +20,23 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analora.errors import AnaloraError
-from analora.files import atomic_write_text, is_fresh_directory
-from analora.sweep.results import (
-    DEFAULT_TIMES_S,
-    FORMAT,
-    JSON_FILE,
-    aggregate,
-    higher_is_better,
-    read_results,
-    write_results,
+from analora.sweep.engine import (  # noqa: F401  (SweepError, Progress: the sweep API)
+    CELLS_FILE,
+    SETTINGS_FILE,
+    Grid,
+    Progress,
+    Results,
+    SweepError,
+    open_sweep,
+    run_grid,
 )
-
-SETTINGS_FILE = "sweep.json"
-CELLS_FILE = "cells.json"
-
-Progress = Callable[[dict[str, Any]], None]
-"""Called after each cell with done, total, t_s, chip_seed, metric, value, eta_s."""
-
-
-class SweepError(AnaloraError):
-    """A sweep cannot start or continue as asked."""
+from analora.sweep.results import DEFAULT_TIMES_S
 
 
 @dataclass(frozen=True)
@@ -143,37 +132,60 @@ def load_deployment(
     max_eval_examples: int | None = None,
 ) -> Deployed:
     """Rebuild a deployment and its evaluator from an ``analora train`` directory."""
-    from peft import PeftModel
-
-    from analora.adapters import load_adapter, read_adapter_meta
-    from analora.analog import convert, load_analog_model, load_chip, program
     from analora.hardware import HardwareConfig
-    from analora.models import load_model, resolve
     from analora.tasks import get_task
-    from analora.training.data import task_inputs
     from analora.training.deployment import read_deployment
-    from analora.training.methods import HEADS
+    from analora.training.methods import HEADS, evaluator
+    from analora.training.pooling import apply_pooling
+    from analora.training.registry import get_method
 
     d = Path(run_dir)
     record = read_deployment(d)
     run = _read_run(d)
     spec = get_task(record["task"])
-    model_class = spec.model_class
-    head = run.get("head") or HEADS[model_class]
-    kwargs: dict[str, Any] = (
-        {"num_labels": spec.num_labels} if model_class == "sequence-classification" else {}
-    )
-    method = record["method"]
-    model_format = record["model"].get("format")
-    own_model = d / "model"
+    head = run.get("head") or HEADS[spec.model_class]
+    owns_model = get_method(record["method"]).owns_model
     base_spec = record["model"].get("path")
-    if method in ("digital", "direct", "ahwa"):
-        tokenizer_source = str(own_model)
-    else:
-        if not base_spec:
-            raise SweepError(f"{d / 'deployment.json'} names no base model: retrain the adapter")
-        tokenizer_source = resolve(base_spec)
-    inputs = task_inputs(
+    if not owns_model and not base_spec:
+        raise SweepError(f"{d / 'deployment.json'} names no base model: retrain the adapter")
+    inputs = _eval_inputs(d, run, spec, owns_model, base_spec, data_dir, max_eval_examples)
+    hardware = HardwareConfig.from_dict(record["hardware"]) if record.get("hardware") else None
+    common = {
+        "run_dir": d,
+        "record": record,
+        "run": run,
+        "evaluate": evaluator(spec.name, inputs.evaluation),
+        "primary_metric": spec.primary_metric,
+        "eval_split": inputs.eval_split,
+    }
+    pooling = run.get("pooling") or "cls"  # runs before pooling was recorded used the pooler
+    if record["kind"] == "digital":
+        model = apply_pooling(_digital_model(d, record, spec), pooling)
+        return Deployed(model=model, analog=None, **common)
+    assert hardware is not None
+    if record["kind"] == "model":
+        model = apply_pooling(_model_to_program(d, record, spec, hardware, head), pooling)
+        return Deployed(model=model, analog=model, **common)
+    deployed = _adapter_deployment(d, record, spec, hardware, head, common)
+    apply_pooling(deployed.model, pooling)
+    return deployed
+
+
+def _eval_inputs(
+    d: Path,
+    run: dict[str, Any],
+    spec: Any,
+    owns_model: bool,
+    base_spec: str | None,
+    data_dir: str | Path | None,
+    max_eval_examples: int | None,
+) -> Any:
+    """The dev data, tokenised as the run did (its length, seed and stride)."""
+    from analora.models import resolve
+    from analora.training.data import task_inputs
+
+    tokenizer_source = str(d / "model") if owns_model else resolve(str(base_spec))
+    return task_inputs(
         spec.name,
         tokenizer_source,
         data_dir=data_dir,
@@ -185,41 +197,55 @@ def load_deployment(
         seed=int(run.get("seed", 0)),
         with_train=False,
     )
-    evaluation = inputs.evaluation
-    if callable(evaluation):
-        evaluate = evaluation
+
+
+def _task_kwargs(spec: Any) -> dict[str, Any]:
+    if spec.model_class == "sequence-classification":
+        return {"num_labels": spec.num_labels}
+    return {}
+
+
+def _digital_model(d: Path, record: dict[str, Any], spec: Any) -> Any:
+    from peft import PeftModel
+
+    from analora.models import load_model
+
+    if get_owns_model(record["method"]):
+        model = load_model(str(d / "model"), spec.model_class, **_task_kwargs(spec))
     else:
-        from analora.training.methods import evaluate_classification
+        base = load_model(record["model"]["path"], spec.model_class, **_task_kwargs(spec))
+        model = PeftModel.from_pretrained(base, str(d / "adapter"))
+    model.eval()
+    return model
 
-        def evaluate(m: Any) -> dict[str, float]:
-            return evaluate_classification(m, spec.name, evaluation)
 
-    hardware = HardwareConfig.from_dict(record["hardware"]) if record.get("hardware") else None
-    common = {
-        "run_dir": d,
-        "record": record,
-        "run": run,
-        "evaluate": evaluate,
-        "primary_metric": spec.primary_metric,
-        "eval_split": inputs.eval_split,
-    }
-    if record["kind"] == "digital":
-        if method == "digital":
-            model = load_model(str(own_model), model_class, **kwargs)
-        else:
-            base = load_model(base_spec, model_class, **kwargs)
-            model = PeftModel.from_pretrained(base, str(d / "adapter"))
-        model.eval()
-        return Deployed(model=model, analog=None, **common)
-    assert hardware is not None
-    if record["kind"] == "model":
-        if model_format == "analog":
-            model = load_analog_model(own_model)
-        else:
-            model = load_model(str(own_model), model_class, **kwargs)
-            convert(model, hardware, exclude=[head])
-        return Deployed(model=model, analog=model, **common)
-    base = load_model(base_spec, model_class, **kwargs)
+def get_owns_model(method: str) -> bool:
+    from analora.training.registry import get_method
+
+    return get_method(method).owns_model
+
+
+def _model_to_program(d: Path, record: dict[str, Any], spec: Any, hardware: Any, head: str) -> Any:
+    from analora.analog import convert, load_analog_model
+    from analora.models import load_model
+
+    if record["model"].get("format") == "analog":
+        return load_analog_model(d / "model")
+    model = load_model(str(d / "model"), spec.model_class, **_task_kwargs(spec))
+    convert(model, hardware, exclude=[head])
+    return model
+
+
+def _adapter_deployment(
+    d: Path, record: dict[str, Any], spec: Any, hardware: Any, head: str, common: dict
+) -> Deployed:
+    """The base model converted, an adapter over it, and the chip it is
+    bound to (saved, or reprogrammed from its seed) for chip-calibrated ones."""
+    from analora.adapters import load_adapter, read_adapter_meta
+    from analora.analog import convert, load_chip, program
+    from analora.models import load_model
+
+    base = load_model(record["model"]["path"], spec.model_class, **_task_kwargs(spec))
     convert(base, hardware, exclude=[head])
     chip_rec = record.get("chip") or {}
     bound = None
@@ -234,29 +260,6 @@ def load_deployment(
     return Deployed(model=model, analog=base, bound_chip=bound, adapter_meta=meta, **common)
 
 
-def git_revision() -> str | None:
-    """The git commit of the analora source in use (``+dirty`` if modified), or None."""
-    here = Path(__file__).resolve().parent
-    try:
-        rev = subprocess.run(
-            ["git", "-C", str(here), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return rev + ("+dirty" if dirty else "") if rev else None
-
-
 def _settings(run_dir: Path, config: SweepConfig, max_eval_examples: int | None) -> dict:
     return {
         "format": "analora-sweep/1",
@@ -264,15 +267,6 @@ def _settings(run_dir: Path, config: SweepConfig, max_eval_examples: int | None)
         "sweep": {**asdict(config), "times_s": list(config.times_s)},
         "max_eval_examples": max_eval_examples,
     }
-
-
-def _load_cells(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {"digital": None, "cells": [], "timings": {"cells": {}, "program_s": {}}}
-    try:
-        return dict(json.loads(path.read_text(encoding="utf-8")))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise SweepError(f"{path} is corrupt: delete it to restart the sweep") from None
 
 
 def run_sweep(
@@ -285,27 +279,9 @@ def run_sweep(
 ) -> dict[str, Any]:
     """Sweep a deployment over ``config``'s chips and times into ``out_dir``;
     resume a sweep with the same settings; refuse a directory holding another."""
-    from analora.analog.store import package_versions
-
     config = config or SweepConfig()
-    run = Path(run_dir)
-    out = Path(out_dir)
+    run, out = Path(run_dir), Path(out_dir)
     settings = _settings(run, config, max_eval_examples)
-    settings_path = out / SETTINGS_FILE
-    if settings_path.is_file():
-        try:
-            previous = json.loads(settings_path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            previous = None
-        if previous != settings:
-            raise SweepError(
-                f"{out} holds a sweep with other settings: use the same ones to resume it, "
-                "or choose another --out"
-            )
-        if (out / JSON_FILE).is_file():
-            return read_results(out)
-    elif not is_fresh_directory(out):
-        raise SweepError(f"{out} is not an empty directory: choose another --out")
     started = time.perf_counter()
     deployed = load_deployment(run, data_dir, max_eval_examples)
     bound = deployed.bound_chip
@@ -314,85 +290,34 @@ def run_sweep(
             f"the {deployed.record['method']} adapter is bound to chip seed {bound.seed}: "
             f"sweep it with --chips 1 --first-chip-seed {bound.seed}"
         )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("", encoding="utf-8")
-        probe.unlink()
-    except OSError as exc:
-        raise SweepError(f"cannot write to {out} ({exc.strerror}): choose another --out") from None
-    atomic_write_text(settings_path, json.dumps(settings, indent=1) + "\n")
-    cells_path = out / CELLS_FILE
-    state = _load_cells(cells_path)
-
-    def save() -> None:
-        atomic_write_text(cells_path, json.dumps(state, indent=1) + "\n")
-
-    if state["digital"] is None:
-        t0 = time.perf_counter()
-        state["digital"] = deployed.digital_reference()
-        state["timings"]["digital_s"] = time.perf_counter() - t0
-        save()
+    finished = open_sweep(out, settings)
+    if finished is not None:
+        return finished
     seeds = [] if deployed.kind == "digital" else config.chip_seeds
-    done = {(c["chip_seed"], c["t_s"]) for c in state["cells"]}
-    total = len(seeds) * len(config.times_s)
-    chip_ids: dict[str, str] = dict(state.get("chip_ids", {}))
-    sweep_start, cells_this_run = time.perf_counter(), 0
-    for seed in seeds:
-        todo = [t for t in config.times_s if (seed, t) not in done]
-        if not todo:
-            continue
-        t0 = time.perf_counter()
-        chip = deployed.chip(seed)
-        state["timings"]["program_s"][str(seed)] = time.perf_counter() - t0
-        chip_ids[str(seed)] = chip.fingerprint()
-        state["chip_ids"] = chip_ids
-        try:
-            for t_s in todo:
-                t1 = time.perf_counter()
-                chip.read(t_s, config.read_index)
-                metrics = deployed.evaluate(deployed.model)
-                state["cells"].append({"chip_seed": seed, "t_s": t_s, "metrics": metrics})
-                state["timings"]["cells"][f"{seed}@{t_s!r}"] = time.perf_counter() - t1
-                save()
-                cells_this_run += 1
-                if progress is not None:
-                    rate = (time.perf_counter() - sweep_start) / cells_this_run
-                    n_done = len(state["cells"])
-                    progress(
-                        {
-                            "done": n_done,
-                            "total": total,
-                            "chip_seed": seed,
-                            "t_s": t_s,
-                            "metric": deployed.primary_metric,
-                            "value": metrics.get(deployed.primary_metric),
-                            "eta_s": rate * (total - n_done),
-                        }
-                    )
-        finally:
-            chip.use_target()
-    cells = sorted(state["cells"], key=lambda c: (c["chip_seed"], c["t_s"]))
-    digital = state["digital"]
-    names = list(digital)
-    times = list(config.times_s) if seeds else []
-    results = {
-        "format": FORMAT,
-        "method": deployed.record["method"],
-        "task": deployed.record["task"],
-        "eval_split": deployed.eval_split,
-        "metrics": names,
-        "primary_metric": deployed.primary_metric,
-        "higher_is_better": higher_is_better(names),
-        "times_s": times,
-        "chip_seeds": seeds,
-        "read_index": config.read_index,
-        "chip_ids": {s: chip_ids[s] for s in sorted(chip_ids, key=int)},
-        "model_fingerprint": _model_fingerprint(deployed),
-        "digital": digital,
-        "cells": cells,
-        "aggregates": aggregate(cells, times),
-        "configs": {
+    metric = deployed.primary_metric
+    grid = Grid(
+        seeds=seeds,
+        times_s=list(config.times_s),
+        read_index=config.read_index,
+        reference=deployed.digital_reference,
+        chip=deployed.chip,
+        evaluate=lambda: deployed.evaluate(deployed.model),
+        summary=lambda m: (metric, m.get(metric)),
+    )
+    state = run_grid(out, grid, progress)
+    results = Results(
+        method=deployed.record["method"],
+        task=deployed.record["task"],
+        eval_split=deployed.eval_split,
+        primary_metric=metric,
+        digital=state.digital,
+        cells=state.sorted_cells(),
+        times_s=list(config.times_s) if seeds else [],
+        chip_seeds=seeds,
+        read_index=config.read_index,
+        chip_ids=state.chip_ids,
+        model_fingerprint=_model_fingerprint(deployed),
+        configs={
             "hardware": deployed.record.get("hardware"),
             "deployment": deployed.record,
             "run": deployed.run,
@@ -400,12 +325,9 @@ def run_sweep(
             "sweep": settings["sweep"],
             "data": {"max_eval_examples": max_eval_examples, "eval_split": deployed.eval_split},
         },
-        "versions": package_versions(),
-        "git_revision": git_revision(),
-        "timings": {**state["timings"], "this_run_s": time.perf_counter() - started},
-    }
-    write_results(out, results)
-    return results
+        timings={**state.timings, "this_run_s": time.perf_counter() - started},
+    )
+    return results.write(out)
 
 
 def _model_fingerprint(deployed: Deployed) -> str | None:

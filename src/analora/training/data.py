@@ -24,6 +24,8 @@ class TaskInputs:
     evaluation: Any
     """Classification tensors, or a :class:`~analora.training.methods.QAEvaluator`."""
     tokenizer: Any
+    fingerprint: str = ""
+    """SHA-256 of the examples used (every split, every column, in order)."""
 
 
 def task_inputs(
@@ -48,6 +50,7 @@ def task_inputs(
     wanted = ["train", eval_split] if with_train else [eval_split]
     data = load_task(spec.name, splits=wanted, data_dir=data_dir)
     splits = limit_splits(spec, data.splits, max_train_examples, max_eval_examples, seed=seed)
+    fingerprint = data_fingerprint({s: splits[s] for s in wanted})
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
     tokenized = {
         split: tokenize_split(
@@ -65,4 +68,18 @@ def task_inputs(
         if with_train:
             train = classification_tensors(tokenized["train"])
         evaluation = classification_tensors(tokenized[eval_split])
-    return TaskInputs(spec, eval_split, train, evaluation, tokenizer)
+    return TaskInputs(spec, eval_split, train, evaluation, tokenizer, fingerprint)
+
+
+def data_fingerprint(splits: dict[str, Any]) -> str:
+    """SHA-256 of the rows of each split (``datasets.Dataset``), by content:
+    the same examples give the same fingerprint wherever their files lie."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256()
+    for name in sorted(splits):
+        digest.update(name.encode() + b"\0")
+        columns = splits[name].to_dict()
+        digest.update(json.dumps(columns, sort_keys=True, default=str).encode())
+    return digest.hexdigest()

@@ -15,6 +15,7 @@ recorded as given (an alias or Hub id) or as an absolute path.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,66 @@ FILE = "deployment.json"
 KINDS = ("digital", "model", "adapter")
 
 
-def write_deployment(out_dir: str | Path, record: dict[str, Any]) -> Path:
+@dataclass(frozen=True)
+class Deployment:
+    """One ``deployment.json``: what a run directory deploys.
+
+    ``model_path`` is relative to the run directory for a model the run saved,
+    else the base model as given; ``model_format`` is ``hf`` or ``analog`` (a
+    trained analog model). ``chip`` holds ``seed``, ``path``, ``fingerprint``
+    and ``trained_at_age_s`` for adapters trained on a chip; ``evaluation`` the
+    split, age and metrics of the run's own evaluation."""
+
+    kind: str
+    method: str
+    task: str
+    model_path: str | None
+    model_format: str = "hf"
+    adapter: str | None = None
+    hardware: dict[str, Any] | None = None
+    chip: dict[str, Any] | None = None
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise AnaloraError(f"deployment kind {self.kind!r} is not one of {KINDS}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "kind": self.kind,
+            "method": self.method,
+            "task": self.task,
+            "model": {"path": self.model_path, "format": self.model_format},
+            "adapter": self.adapter,
+            "hardware": self.hardware,
+            "chip": self.chip,
+            "eval": self.evaluation,
+            "train": self.train,
+        }
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> Deployment:
+        model = record.get("model") or {}
+        return cls(
+            kind=record["kind"],
+            method=record["method"],
+            task=record["task"],
+            model_path=model.get("path"),
+            model_format=model.get("format", "hf"),
+            adapter=record.get("adapter"),
+            hardware=record.get("hardware"),
+            chip=record.get("chip"),
+            evaluation=record.get("eval") or {},
+            train=record.get("train"),
+        )
+
+
+def write_deployment(out_dir: str | Path, record: Deployment | dict[str, Any]) -> Path:
     """Write ``deployment.json`` atomically (temporary file, then rename)."""
+    if isinstance(record, Deployment):
+        record = record.to_dict()
     if record.get("kind") not in KINDS:
         raise AnaloraError(f"deployment kind {record.get('kind')!r} is not one of {KINDS}")
     path = Path(out_dir) / FILE

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -71,28 +70,19 @@ def cmd_bank_remove(args: argparse.Namespace) -> int:
 
 def cmd_bank_sweep(args: argparse.Namespace) -> int:
     """Sweep every task of a bank on the same chips, in mixed-task batches (resumable)."""
-    from tqdm import tqdm
-
     from analora.bank.sweep import sweep_bank
-    from analora.sweep.cli import parse_age
+    from analora.commands._progress import cell_bar
     from analora.sweep.report import markdown_table
-    from analora.sweep.results import DEFAULT_TIMES_S
+    from analora.sweep.results import parse_ages
     from analora.sweep.runner import SweepConfig
 
-    times = tuple(parse_age(t) for t in args.times) if args.times else DEFAULT_TIMES_S
     config = SweepConfig(
         chips=args.chips,
-        times_s=times,
+        times_s=parse_ages(args.times),
         first_chip_seed=args.first_chip_seed,
         read_index=args.read_index,
     )
-    bar = tqdm(total=None, desc="bank sweep", unit="cell", file=sys.stderr, disable=None)
-
-    def progress(p: dict[str, Any]) -> None:
-        bar.total, bar.n = p["total"], p["done"]
-        bar.set_postfix_str(f"chip {p['chip_seed']} t={p['t_s']:g}s")
-        bar.refresh()
-
+    progress, bar = cell_bar("bank sweep")
     results = sweep_bank(
         args.bank,
         args.out,
@@ -111,6 +101,8 @@ def cmd_bank_sweep(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
+    from analora.commands.sweep import add_grid_flags
+
     bank = sub.add_parser("bank", help="adapter banks: many tasks on one chip").add_subparsers(
         dest="bank_command", required=True
     )
@@ -132,12 +124,6 @@ def register(sub: Any) -> None:
 
     p = bank.add_parser("sweep", help=cmd_bank_sweep.__doc__)
     p.add_argument("bank")
-    p.add_argument("--chips", type=int, default=10)
-    p.add_argument("--times", nargs="+", default=None, help="ages (default: the paper's 7)")
-    p.add_argument("--first-chip-seed", type=int, default=1000)
-    p.add_argument("--read-index", type=int, default=0)
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--max-eval-examples", type=int, default=None)
+    add_grid_flags(p)
     p.add_argument("--batch-size", type=int, default=64, help="examples per mixed batch")
-    p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_bank_sweep)

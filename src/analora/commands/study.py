@@ -1,0 +1,62 @@
+"""``analora study``: the studies, one command each."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def cmd_multitask(args: argparse.Namespace) -> int:
+    """Five GLUE tasks on one chip (a bank, mixed batches) against each task alone."""
+    from analora.studies.multitask import run_multitask
+
+    run_multitask(args.out, args.data_dir, fast=args.fast)
+    return 0
+
+
+def cmd_readapt(args: argparse.Namespace) -> int:
+    """Change the converters (or another periphery constraint) of programmed
+    chips and re-adapt by retraining the adapters only."""
+    from analora.studies.readapt import run_readapt
+
+    run_readapt(args.out, args.data_dir, adapter=args.adapter, change=args.set, fast=args.fast)
+    return 0
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    """Fine-tune adapters for chip age bands and pick them by age; compare
+    with one adapter for the chip's whole life."""
+    from analora.studies.refresh import run_refresh
+
+    run_refresh(args.out, args.data_dir, adapter=args.adapter, fast=args.fast)
+    return 0
+
+
+def _common(p: Any, out: str) -> None:
+    p.add_argument("--data-dir", default=None, help="GLUE folder (else ANALORA_DATA_DIR or Hub)")
+    p.add_argument("--out", default=out)
+    p.add_argument("--fast", action="store_true", help="tiny subsets: a smoke test")
+
+
+def register(sub: Any) -> None:
+    study = sub.add_parser("study", help="multi-task, re-adaptation and refresh studies")
+    verbs = study.add_subparsers(dest="study_command", required=True)
+    p = verbs.add_parser("multitask", help=cmd_multitask.__doc__)
+    _common(p, "runs/multitask")
+    p.set_defaults(func=cmd_multitask)
+
+    p = verbs.add_parser("readapt", help=cmd_readapt.__doc__)
+    p.add_argument("--adapter", default=None, help="an ahwa-lora run to start from (else trained)")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="the changed constraint (default: converters.dac_bits=6 converters.adc_bits=6)",
+    )
+    _common(p, "runs/readapt")
+    p.set_defaults(func=cmd_readapt)
+
+    p = verbs.add_parser("refresh", help=cmd_refresh.__doc__)
+    p.add_argument("--adapter", default=None, help="the single ahwa-lora run (else trained)")
+    _common(p, "runs/refresh")
+    p.set_defaults(func=cmd_refresh)

@@ -1,0 +1,227 @@
+"""The one sweep engine: a grid of chips x ages, resumable cell by cell.
+
+A sweep directory holds ``sweep.json`` (the settings; a rerun must match
+them) and ``cells.json`` (the digital reference and every finished cell,
+rewritten atomically after each). The engine knows nothing of what is
+deployed: a plain deployment and a bank of adapters each pass three
+callbacks (:class:`Grid`), and build their :class:`Results` from the
+returned :class:`GridState`. Every read is seeded by (chip seed, age, read
+index) and a chip is rebuilt bit-identically from its seed, so a resumed
+sweep ends with the results of an unbroken one (timings aside).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from analora.errors import AnaloraError
+from analora.files import atomic_write_text, is_fresh_directory
+from analora.provenance import git_revision, package_versions
+from analora.sweep.results import (
+    FORMAT,
+    JSON_FILE,
+    aggregate,
+    higher_is_better,
+    read_results,
+    write_results,
+)
+
+SETTINGS_FILE = "sweep.json"
+CELLS_FILE = "cells.json"
+
+Progress = Callable[[dict[str, Any]], None]
+"""Called after each cell with done, total, t_s, chip_seed, metric, value, eta_s."""
+
+
+class SweepError(AnaloraError):
+    """A sweep cannot start or continue as asked."""
+
+
+def open_sweep(out: Path, settings: dict[str, Any], what: str = "a sweep") -> dict | None:
+    """Check ``out`` for these settings and write them. Returns the finished
+    results of an identical sweep (or None: run it, resuming its cells).
+    Refuses a directory that holds other settings or other files."""
+    settings_path = out / SETTINGS_FILE
+    if settings_path.is_file():
+        try:
+            previous = json.loads(settings_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            previous = None
+        if previous != settings:
+            raise SweepError(
+                f"{out} holds {what} with other settings: use the same ones to resume it, "
+                "or choose another --out"
+            )
+        if (out / JSON_FILE).is_file():
+            return read_results(out)
+    elif not is_fresh_directory(out):
+        raise SweepError(f"{out} is not an empty directory: choose another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("", encoding="utf-8")
+        probe.unlink()
+    except OSError as exc:
+        raise SweepError(f"cannot write to {out} ({exc.strerror}): choose another --out") from None
+    atomic_write_text(settings_path, json.dumps(settings, indent=1) + "\n")
+    return None
+
+
+@dataclass
+class GridState:
+    """``cells.json``: the digital reference, finished cells, chip ids, timings."""
+
+    digital: Any = None
+    cells: list[dict[str, Any]] = field(default_factory=list)
+    chip_ids: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, Any] = field(default_factory=lambda: {"cells": {}, "program_s": {}})
+
+    @classmethod
+    def load(cls, path: Path) -> GridState:
+        if not path.is_file():
+            return cls()
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise SweepError(f"{path} is corrupt: delete it to restart the sweep") from None
+        state = cls(data.get("digital"), data.get("cells", []), data.get("chip_ids", {}))
+        state.timings.update(data.get("timings", {}))
+        return state
+
+    def save(self, path: Path) -> None:
+        record = {
+            "digital": self.digital,
+            "cells": self.cells,
+            "chip_ids": self.chip_ids,
+            "timings": self.timings,
+        }
+        atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+
+    def sorted_cells(self) -> list[dict[str, Any]]:
+        return sorted(self.cells, key=lambda c: (c["chip_seed"], c["t_s"]))
+
+
+@dataclass
+class Grid:
+    """What to sweep: chip seeds x ages, and how.
+
+    ``reference()`` gives the digital reference (once); ``chip(seed)`` the
+    programmed chip of a seed (it must offer ``read``, ``use_target`` and
+    ``fingerprint``); ``evaluate()`` the metrics of the chip as last read.
+    ``summary(metrics)`` picks what progress reports (name, value)."""
+
+    seeds: list[int]
+    times_s: list[float]
+    read_index: int
+    reference: Callable[[], Any]
+    chip: Callable[[int], Any]
+    evaluate: Callable[[], Any]
+    summary: Callable[[Any], tuple[str, float | None]] = lambda m: ("", None)
+
+
+def run_grid(out: Path, grid: Grid, progress: Progress | None = None) -> GridState:
+    """Evaluate every cell of ``grid`` not yet in ``out/cells.json``."""
+    path = out / CELLS_FILE
+    state = GridState.load(path)
+    if state.digital is None:
+        t0 = time.perf_counter()
+        state.digital = grid.reference()
+        state.timings["digital_s"] = time.perf_counter() - t0
+        state.save(path)
+    done = {(c["chip_seed"], c["t_s"]) for c in state.cells}
+    total = len(grid.seeds) * len(grid.times_s)
+    start, this_run = time.perf_counter(), 0
+    for seed in grid.seeds:
+        todo = [t for t in grid.times_s if (seed, t) not in done]
+        if not todo:
+            continue
+        t0 = time.perf_counter()
+        chip = grid.chip(seed)
+        state.timings["program_s"][str(seed)] = time.perf_counter() - t0
+        state.chip_ids[str(seed)] = chip.fingerprint()
+        try:
+            for t_s in todo:
+                t1 = time.perf_counter()
+                chip.read(t_s, grid.read_index)
+                metrics = grid.evaluate()
+                state.cells.append({"chip_seed": seed, "t_s": t_s, "metrics": metrics})
+                state.timings["cells"][f"{seed}@{t_s!r}"] = time.perf_counter() - t1
+                state.save(path)
+                this_run += 1
+                if progress is not None:
+                    rate = (time.perf_counter() - start) / this_run
+                    n_done = len(state.cells)
+                    name, value = grid.summary(metrics)
+                    progress(
+                        {
+                            "done": n_done,
+                            "total": total,
+                            "chip_seed": seed,
+                            "t_s": t_s,
+                            "metric": name,
+                            "value": value,
+                            "eta_s": rate * (total - n_done),
+                        }
+                    )
+        finally:
+            chip.use_target()
+    return state
+
+
+@dataclass
+class Results:
+    """One ``analora-results/1`` record (schema in :mod:`analora.sweep.results`)."""
+
+    method: str
+    task: str
+    eval_split: str
+    primary_metric: str
+    digital: dict[str, float]
+    cells: list[dict[str, Any]]
+    times_s: list[float]
+    chip_seeds: list[int]
+    read_index: int = 0
+    label: str | None = None
+    chip_ids: dict[str, str] = field(default_factory=dict)
+    model_fingerprint: str | None = None
+    configs: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        names = list(self.digital) or (list(self.cells[0]["metrics"]) if self.cells else [])
+        record: dict[str, Any] = {"format": FORMAT, "method": self.method}
+        if self.label is not None:
+            record["label"] = self.label
+        record |= {
+            "task": self.task,
+            "eval_split": self.eval_split,
+            "metrics": names,
+            "primary_metric": self.primary_metric,
+            "higher_is_better": higher_is_better(names),
+            "times_s": self.times_s,
+            "chip_seeds": self.chip_seeds,
+            "read_index": self.read_index,
+            "chip_ids": dict(sorted(self.chip_ids.items(), key=lambda kv: int(kv[0]))),
+            "model_fingerprint": self.model_fingerprint,
+            "digital": self.digital,
+            "cells": self.cells,
+            "aggregates": aggregate(self.cells, self.times_s),
+            "configs": self.configs,
+            "versions": package_versions(),
+            "git_revision": git_revision(),
+            "timings": self.timings,
+            **self.extra,
+        }
+        return record
+
+    def write(self, out: str | Path) -> dict[str, Any]:
+        """Write ``results.json`` and ``results.csv``; return the record."""
+        record = self.to_dict()
+        write_results(out, record)
+        return record

@@ -1,0 +1,50 @@
+"""``sweep_run``: a deployment over chips x ages (:mod:`analora.sweep`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from analora.sweep.results import DEFAULT_TIMES_S
+from analora.sweep.runner import Progress, SweepConfig, run_sweep
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """What to sweep: a run directory of ``analora train`` and the grid."""
+
+    deployment: str | Path
+    chips: int = 10
+    times_s: tuple[float, ...] = DEFAULT_TIMES_S
+    first_chip_seed: int = 1000
+    read_index: int = 0
+    max_eval_examples: int | None = None
+
+    @property
+    def config(self) -> SweepConfig:
+        return SweepConfig(
+            chips=self.chips,
+            times_s=self.times_s,
+            first_chip_seed=self.first_chip_seed,
+            read_index=self.read_index,
+        )
+
+
+def sweep_run(
+    spec: SweepSpec,
+    out: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Sweep ``spec`` into ``out`` (resuming a cut sweep of the same settings)
+    and return its ``analora-results/1`` record."""
+    return run_sweep(
+        spec.deployment,
+        out,
+        spec.config,
+        data_dir=data_dir,
+        max_eval_examples=spec.max_eval_examples,
+        progress=progress,
+    )
