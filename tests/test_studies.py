@@ -83,3 +83,34 @@ def test_refresh(multitask, tmp_path) -> None:  # type: ignore[no-untyped-def]
             (out / "bands" / f"chip1000-{band}" / "adapter" / "analora_adapter.json").read_text()
         )
         assert meta["method"] == "chip-lora" and meta["chip_seed"] == 1000
+
+
+def test_reproduce_from_scratch_at_ci_size(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out, results = tmp_path / "reproduce", tmp_path / "results"
+    argv = ["study", "reproduce", "--data-dir", str(DATA), "--out", str(out), "--fast"]
+    assert main([*argv, "--results-dir", str(results)]) == 0
+    summary = json.loads((results / "summary.json").read_text())
+    assert summary["format"] == "analora-summary/1"
+    assert set(summary["tasks"]) == {"sst2", "stsb"}
+    methods = {"digital", "digital-lora", "direct", "ahwa", "ahwa-lora", "chip-lora"}
+    assert methods <= set(summary["tasks"]["sst2"])
+    entry = summary["tasks"]["sst2"]["ahwa-lora"]
+    assert entry["metric"] == "accuracy" and entry["chips"] == 2
+    assert set(entry["ages"]) == {"0", "315360000"}
+    assert summary["tasks"]["stsb"]["direct"]["metric"] == "pearson"
+    assert summary["tasks"]["sst2"]["digital"]["ages"] == {}  # the reference alone
+    # Every method was read on the same chips: differences are paired.
+    chips = {
+        m: json.loads((out / "sweeps" / "sst2" / m / "results.json").read_text())["chip_ids"]
+        for m in ("direct", "ahwa-lora", "chip-lora")
+    }
+    assert list(chips["direct"]) == list(chips["ahwa-lora"]) == ["1000", "1001"]
+    assert chips["chip-lora"] == chips["ahwa-lora"]  # chip-lora programmed the same chips
+    tables = (results / "tables.md").read_text()
+    for part in ("ahwa-lora - direct", "bank / alone", "won back", "Rank ablation", "r=2"):
+        assert part in tables, part
+    assert (results / "plots" / "sst2.png").is_file()
+    # A rerun does nothing again.
+    capsys.readouterr()
+    assert main([*argv, "--results-dir", str(results)]) == 0
+    assert "training" not in capsys.readouterr().out.replace("done already", "")

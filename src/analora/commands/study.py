@@ -32,6 +32,29 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """The paper's claims on every task: all methods, chips x ages, the bank,
+    re-adaptation, rank ablation; results under --results-dir (resumable)."""
+    from dataclasses import replace
+
+    from analora.studies.reproduce import FAST, STAGES, ReproduceSizes, run_reproduce
+
+    stages = tuple(args.stage) if args.stage else STAGES
+    sizes = FAST if args.fast else ReproduceSizes()
+    changes = {
+        "tasks": tuple(args.tasks) if args.tasks else None,
+        "chips": args.chips,
+        "max_train_examples": args.max_train_examples,
+        "chip_lora_examples": args.chip_lora_examples,
+    }
+    sizes = replace(sizes, **{k: v for k, v in changes.items() if v is not None})
+    target = run_reproduce(
+        args.out, args.data_dir, stages=stages, sizes=sizes, results_dir=args.results_dir
+    )
+    print(f"results: {target}")
+    return 0
+
+
 def _common(p: Any, out: str) -> None:
     p.add_argument("--data-dir", default=None, help="GLUE folder (else ANALORA_DATA_DIR or Hub)")
     p.add_argument("--out", default=out)
@@ -55,6 +78,25 @@ def register(sub: Any) -> None:
     )
     _common(p, "runs/readapt")
     p.set_defaults(func=cmd_readapt)
+
+    p = verbs.add_parser("reproduce", help=cmd_reproduce.__doc__)
+    p.add_argument(
+        "--stage",
+        action="append",
+        choices=("train", "sweep", "bank", "readapt", "rank", "report"),
+        help="run only these stages (default: all, skipping what is done)",
+    )
+    p.add_argument("--results-dir", default=None, help="default: OUT/results")
+    p.add_argument("--tasks", nargs="+", help="default: sst2 cola mrpc rte stsb wnli")
+    p.add_argument("--chips", type=int, help="chips per method (default 5)")
+    p.add_argument(
+        "--max-train-examples", type=int, help="a training subset for every method (default: full)"
+    )
+    p.add_argument(
+        "--chip-lora-examples", type=int, help="chip-lora calibration set (default 2000)"
+    )
+    _common(p, "runs/reproduce")
+    p.set_defaults(func=cmd_reproduce)
 
     p = verbs.add_parser("refresh", help=cmd_refresh.__doc__)
     p.add_argument("--adapter", default=None, help="the single ahwa-lora run (else trained)")

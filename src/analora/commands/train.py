@@ -4,6 +4,7 @@ several under ``accelerate launch``; the main process writes the outputs)."""
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 
@@ -27,7 +28,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _print_run(run: Any) -> None:
     for note in run.notes:
-        print(f"note: {note}")
+        print(f"note: {note}", file=sys.stderr)
     what = f"{run.method.name} on {run.spec.task}"
     if run.steps is None:
         print(f"{what}: programmed chip {run.chip_seed}, no training")

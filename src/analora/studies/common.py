@@ -102,7 +102,7 @@ def glue_score(metrics: dict[str, float]) -> float:
 
 
 def run_eval_data(
-    run_dir: Path, data_dir_: str | None, max_eval_examples: int
+    run_dir: Path, data_dir_: str | None, max_eval_examples: int | None
 ) -> tuple[dict[str, Any], Any, Any, Any]:
     """(deployment record, task spec, hardware config, dev tensors) of an
     adapter run, the dev subset tokenised as the run did (length, seed)."""

@@ -48,13 +48,14 @@ class ReadaptSizes:
     """Subsets sized for a 2-core machine (``--fast``: a smoke test)."""
 
     task: str = "sst2"
-    train_examples: int = 1000
-    eval_examples: int = 300
-    max_length: int = 64
+    train_examples: int | None = 1000
+    eval_examples: int | None = 300
+    max_length: int | None = 64
     epochs: int = 3
     retrain_epochs: int = 2
-    lr: float = 2e-3
-    batch_size: int = 32
+    lr: float | None = 2e-3
+    """None: the task's recipe (as are the other None values: the full split)."""
+    batch_size: int | None = 32
     chips: int = 3
     first_chip_seed: int = 1000
     times: tuple[str, ...] = ("0", "1d", "1y", "10y")
@@ -112,7 +113,7 @@ def evaluate_series(
     seeds: list[int],
     times_s: list[float],
     data_dir_: str | None,
-    max_eval_examples: int,
+    max_eval_examples: int | None,
 ) -> dict[str, Any]:
     """Every chip and age for the three series; fingerprints before and after."""
     from analora.adapters import load_adapter

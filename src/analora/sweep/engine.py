@@ -45,18 +45,18 @@ class SweepError(AnaloraError):
 def open_sweep(out: Path, settings: dict[str, Any], what: str = "a sweep") -> dict | None:
     """Check ``out`` for these settings and write them. Returns the finished
     results of an identical sweep (or None: run it, resuming its cells).
-    Refuses a directory that holds other settings or other files."""
+    Refuses a directory that holds other settings, a sweep over inputs that
+    changed since (``settings["inputs"]``: fingerprints of what it reads),
+    or other files."""
     settings_path = out / SETTINGS_FILE
     if settings_path.is_file():
         try:
             previous = json.loads(settings_path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
             previous = None
-        if previous != settings:
-            raise SweepError(
-                f"{out} holds {what} with other settings: use the same ones to resume it, "
-                "or choose another --out"
-            )
+        if not isinstance(previous, dict):
+            raise SweepError(f"{settings_path} is corrupt: delete {out} to restart the sweep")
+        _same_sweep(out, previous, settings, what)
         if (out / JSON_FILE).is_file():
             return read_results(out)
     elif not is_fresh_directory(out):
@@ -70,6 +70,27 @@ def open_sweep(out: Path, settings: dict[str, Any], what: str = "a sweep") -> di
         raise SweepError(f"cannot write to {out} ({exc.strerror}): choose another --out") from None
     atomic_write_text(settings_path, json.dumps(settings, indent=1) + "\n")
     return None
+
+
+def _same_sweep(out: Path, previous: dict, settings: dict, what: str) -> None:
+    def changed(a: dict, b: dict) -> list[str]:
+        return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+    keys = changed(
+        {k: v for k, v in previous.items() if k != "inputs"},
+        {k: v for k, v in settings.items() if k != "inputs"},
+    )
+    if keys:
+        raise SweepError(
+            f"{out} holds {what} with other settings ({', '.join(keys)}): use the same ones "
+            "to resume it, or choose another --out"
+        )
+    before, now = previous.get("inputs"), settings.get("inputs")
+    if before is not None and now is not None and before != now:
+        raise SweepError(
+            f"{out} holds {what} over other inputs ({', '.join(changed(before, now))} changed "
+            "since it started): restore them, or sweep into another --out"
+        )
 
 
 @dataclass

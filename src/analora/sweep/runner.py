@@ -157,6 +157,12 @@ def load_deployment(
         "evaluate": evaluator(spec.name, inputs.evaluation),
         "primary_metric": spec.primary_metric,
         "eval_split": inputs.eval_split,
+        "extra": {
+            "inputs": {
+                "data": inputs.fingerprint,
+                "deployment": deployment_fingerprint(d, record),
+            }
+        },
     }
     pooling = run.get("pooling") or "cls"  # runs before pooling was recorded used the pooler
     if record["kind"] == "digital":
@@ -269,6 +275,20 @@ def _settings(run_dir: Path, config: SweepConfig, max_eval_examples: int | None)
     }
 
 
+def deployment_fingerprint(run_dir: Path, record: dict[str, Any]) -> str:
+    """SHA-256 of what a run deploys: ``deployment.json`` and its adapter or
+    saved model (not its checkpoints or logs)."""
+    import hashlib
+
+    from analora.provenance import fingerprint_path
+
+    digest = hashlib.sha256((run_dir / "deployment.json").read_bytes())
+    for part in (record.get("adapter"), "model" if (run_dir / "model").is_dir() else None):
+        if part:
+            digest.update(fingerprint_path(run_dir / part).encode())
+    return digest.hexdigest()
+
+
 def run_sweep(
     run_dir: str | Path,
     out_dir: str | Path,
@@ -290,6 +310,7 @@ def run_sweep(
             f"the {deployed.record['method']} adapter is bound to chip seed {bound.seed}: "
             f"sweep it with --chips 1 --first-chip-seed {bound.seed}"
         )
+    settings["inputs"] = deployed.extra["inputs"]
     finished = open_sweep(out, settings)
     if finished is not None:
         return finished
@@ -323,7 +344,11 @@ def run_sweep(
             "run": deployed.run,
             "adapter": deployed.adapter_meta,
             "sweep": settings["sweep"],
-            "data": {"max_eval_examples": max_eval_examples, "eval_split": deployed.eval_split},
+            "data": {
+                "max_eval_examples": max_eval_examples,
+                "eval_split": deployed.eval_split,
+                "fingerprint": deployed.extra["inputs"]["data"],
+            },
         },
         timings={**state.timings, "this_run_s": time.perf_counter() - started},
     )

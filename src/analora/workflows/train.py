@@ -31,7 +31,8 @@ RUN_FORMAT = "analora-run/1"
 class RunSpec:
     """The settings of one run (``analora train``'s flags). ``None`` for
     ``epochs``, ``batch_size``, ``lr``, ``warmup_ratio`` and ``max_length``
-    means the task's recipe (:mod:`analora.training.recipes`)."""
+    and ``max_train_examples`` means the task's recipe
+    (:mod:`analora.training.recipes`; its subset, else the whole split)."""
 
     method: str
     model: str
@@ -97,6 +98,9 @@ class RunSpec:
             if self.warmup_ratio is not None
             else recipe.warmup_ratio,
             max_length=self.max_length if self.max_length is not None else recipe.max_length,
+            max_train_examples=self.max_train_examples
+            if self.max_train_examples is not None
+            else recipe.max_train_examples,
         )
 
     def record(self, hardware_fingerprint: str) -> dict[str, Any]:
@@ -260,7 +264,7 @@ def _base_notes(spec: RunSpec, method: Method, source: dict[str, Any] | None) ->
             f"--method {spec.method} expects a fine-tuned model (the output of --method "
             f"digital); {spec.model} is used as it is"
         )
-        log.warning(note)
+        log.info(note)
         return [note]
     return []
 
@@ -389,9 +393,11 @@ def check_run_dir(out: Path, record: dict[str, Any], resume: bool) -> dict[str, 
     if not run_file.is_file():
         if out.exists() and not out.is_dir():
             raise AnaloraError(f"--out {out} is a file: choose a directory")
+        if resume:
+            raise AnaloraError(f"{out} holds no run to resume: drop --resume")
         if out.is_dir() and any(p.name != ".lock" for p in out.iterdir()):
             raise AnaloraError(f"{out} is not empty: choose another --out")
-        return None  # --resume of a run that never started: a fresh start
+        return None
     previous: dict[str, Any] = read_json(
         run_file, AnaloraError, f"delete {out} to start the run again"
     )

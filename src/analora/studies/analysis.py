@@ -1,0 +1,381 @@
+"""The reproduction study's analyses, from its result files only.
+
+* Table I per task: method x age, mean ± std over chips, digital reference.
+* Paired differences (the same chip seeds for every method) with 95 %
+  confidence intervals (Student's t over chips) for ``ahwa-lora - ahwa``,
+  ``ahwa-lora - direct`` and ``chip-lora - ahwa-lora`` at every age.
+* The one-chip bank against each adapter alone, and its GLUE-style average
+  against the paper's Table III.
+* The 8- to 6-bit re-adaptation (share of the 10-year loss won back).
+* The rank ablation; trainable parameters and training time per method.
+
+Writes ``summary.json`` (``analora-summary/1``), ``tables.md`` and the plots
+into the results directory, and RESULTS.md beside it when asked.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+from analora.files import atomic_write_json, atomic_write_text
+from analora.sweep.results import read_results, time_label
+
+SUMMARY_FORMAT = "analora-summary/1"
+PAIRS = (("ahwa-lora", "ahwa"), ("ahwa-lora", "direct"), ("chip-lora", "ahwa-lora"))
+METHOD_ORDER = ("digital", "digital-lora", "direct", "ahwa", "ahwa-lora", "chip-lora")
+PAPER: dict[str, Any] = {
+    "glue_bank": {"0": 78.8, "315360000": 76.9},
+    "readapt_share": 0.547,
+    "squad_f1": {
+        "ahwa": {"0": 89.47, "315360000": 85.14},
+        "ahwa-lora": {"0": 89.06, "315360000": 85.36},
+    },
+}
+"""Li et al., arXiv 2411.17367: Table III (MobileBERT, 8 GLUE tasks, one chip),
+the 8- to 6-bit re-adaptation (10-year F1 85.36 -> 60.81 -> 74.23: 54.7 % won
+back) and the SQuAD v1.1 headline (full AHWA against AHWA-LoRA)."""
+
+
+def load_study(out: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{task: {method: results}}`` of every finished sweep of the study."""
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    sweeps = out / "sweeps"
+    for path in sorted(sweeps.glob("*/*/results.json")):
+        task, method = path.parent.parent.name, path.parent.name
+        if task == "bank":
+            continue
+        found.setdefault(task, {})[method] = read_results(path)
+    return found
+
+
+def _score(metrics: dict[str, float], metric: str) -> float:
+    return float(metrics[metric])
+
+
+def summary(study: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """The ``analora-summary/1`` record: per task and method, the primary
+    metric (0-100) of the digital reference and at each age over chips."""
+    tasks: dict[str, Any] = {}
+    for task, methods in study.items():
+        entry = {}
+        for method, res in methods.items():
+            metric = res["primary_metric"]
+            ages = {
+                str(int(a["t_s"])): {
+                    "mean": a["metrics"][metric]["mean"],
+                    "std": a["metrics"][metric]["std"],
+                }
+                for a in res["aggregates"]
+            }
+            entry[method] = {
+                "metric": metric,
+                "chips": len(res["chip_seeds"]),
+                "digital": _score(res["digital"], metric),
+                "ages": ages,
+            }
+        tasks[task] = dict(sorted(entry.items(), key=lambda kv: _order(kv[0])))
+    return {"format": SUMMARY_FORMAT, "tasks": tasks}
+
+
+def _order(method: str) -> tuple[int, str]:
+    return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), method)
+
+
+def t_quantile_975(df: int) -> float:
+    """The 97.5 % quantile of Student's t with ``df`` degrees of freedom."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, df))
+
+
+def paired(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per age: mean of ``a - b`` over the chips both were read on, and its
+    95 % confidence interval (t over chips; none for fewer than 2 chips)."""
+    metric = a["primary_metric"]
+    by_b = {(c["chip_seed"], c["t_s"]): c["metrics"][metric] for c in b["cells"]}
+    rows = []
+    for t_s in a["times_s"]:
+        diffs = [
+            c["metrics"][metric] - by_b[(c["chip_seed"], t_s)]
+            for c in a["cells"]
+            if c["t_s"] == t_s and (c["chip_seed"], t_s) in by_b
+        ]
+        if not diffs:
+            continue
+        mean = statistics.fmean(diffs)
+        half = None
+        if len(diffs) > 1:
+            half = t_quantile_975(len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
+        rows.append({"t_s": t_s, "mean": mean, "half_width": half, "n": len(diffs)})
+    return rows
+
+
+def table_one(task: str, methods: dict[str, dict[str, Any]]) -> str:
+    """The paper's Table I for one task: method x age, mean ± std over chips."""
+    any_res = next(iter(methods.values()))
+    metric = any_res["primary_metric"]
+    times = max((r["times_s"] for r in methods.values()), key=len)
+    head = ["method", "chips", "digital", *[time_label(t) for t in times]]
+    lines = [f"### {task} ({metric})", "", "| " + " | ".join(head) + " |"]
+    lines.append("|" + "---|" * len(head))
+    for method, res in sorted(methods.items(), key=lambda kv: _order(kv[0])):
+        by_t = {a["t_s"]: a["metrics"][metric] for a in res["aggregates"]}
+        cells = [
+            f"{by_t[t]['mean']:.2f} ± {by_t[t]['std']:.2f}" if t in by_t else "" for t in times
+        ]
+        digital = f"{_score(res['digital'], metric):.2f}"
+        lines.append(
+            f"| {method} | {len(res['chip_seeds'])} | {digital} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def pairs_table(task: str, methods: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """Paired differences with 95 % CIs for :data:`PAIRS` present in ``methods``."""
+    found: dict[str, Any] = {}
+    lines = [f"### {task}: paired differences (95 % CI over chips)", ""]
+    for a, b in PAIRS:
+        if a in methods and b in methods:
+            found[f"{a} - {b}"] = paired(methods[a], methods[b])
+    if not found:
+        return "", {}
+    times = [r["t_s"] for r in next(iter(found.values()))]
+    lines.append("| difference | " + " | ".join(time_label(t) for t in times) + " |")
+    lines.append("|" + "---|" * (len(times) + 1))
+    for name, rows in found.items():
+        cells = [
+            f"{r['mean']:+.2f}"
+            + (f" ± {r['half_width']:.2f}" if r["half_width"] is not None else "")
+            for r in rows
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n", found
+
+
+def bank_section(out: Path, study: dict[str, dict[str, dict[str, Any]]]) -> tuple[str, Any]:
+    """The bank against each adapter alone, and the GLUE-style average."""
+    from analora.studies.multitask import summarize
+
+    bank_dir = out / "sweeps" / "bank"
+    bank = {p.parent.name: read_results(p) for p in sorted(bank_dir.glob("*/results.json"))}
+    alone = {t: study[t]["ahwa-lora"] for t in bank if "ahwa-lora" in study.get(t, {})}
+    if not bank or set(alone) != set(bank):
+        return "", None
+    result = summarize(bank, alone)
+    ages = result["ages_s"]
+    lines = ["### One chip, every task (mixed batches) against each adapter alone", ""]
+    lines.append("| task | " + " | ".join(f"{time_label(t)} bank / alone" for t in ages) + " |")
+    lines.append("|" + "---|" * (len(ages) + 1))
+    for task, row in result["tasks"].items():
+        cells = [
+            f"{row['bank'][repr(t)]['mean']:.2f} / {row['alone'][repr(t)]['mean']:.2f}"
+            for t in ages
+        ]
+        lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    avg = result["glue_average"]
+    cells = [
+        f"{avg['bank'][repr(t)]['mean']:.2f} / {avg['alone'][repr(t)]['mean']:.2f}" for t in ages
+    ]
+    lines.append("| GLUE-style average | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Paper (MobileBERT, 8 tasks, one chip): {PAPER['glue_bank']['0']} at 0 s, "
+        f"{PAPER['glue_bank']['315360000']} at 10 years. Largest |bank - alone| gap: "
+        f"{result['max_abs_gap']:.2f} points.",
+    ]
+    return "\n".join(lines) + "\n", result
+
+
+def readapt_section(out: Path) -> tuple[str, Any]:
+    path = out / "readapt" / "readapt.json"
+    if not path.is_file():
+        return "", None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    lines = [
+        f"### 8- to 6-bit converters on programmed chips ({data['task']}, {data['metric']})",
+        "",
+        "| age | 8-bit, as trained | 6-bit, same adapter | 6-bit, adapter retrained | won back |",
+        "|---|---|---|---|---|",
+    ]
+    for row in data["rows"]:
+        share = "" if row["recovery"] is None else f"{100 * row['recovery']:.0f} %"
+        lines.append(
+            f"| {time_label(row['t_s'])} | {row['before']:.2f} | {row['after_change']:.2f} | "
+            f"{row['retrained']:.2f} | {share} |"
+        )
+    writes = sorted(set(data["analog_writes"].values()), key=str)
+    lines += [
+        "",
+        f"Analog writes during re-adaptation: {writes}. Paper: 54.7 % won back at 10 years.",
+    ]
+    return "\n".join(lines) + "\n", data
+
+
+def rank_section(study: dict[str, dict[str, dict[str, Any]]]) -> tuple[str, Any]:
+    rows: dict[str, dict[int, dict[str, float | None]]] = {}
+    for task, methods in study.items():
+        for method, res in methods.items():
+            rank = 8 if method == "ahwa-lora" else None
+            if method.startswith("ahwa-lora-r"):
+                rank = int(method.removeprefix("ahwa-lora-r"))
+            if rank is None:
+                continue
+            metric = res["primary_metric"]
+            by_t = {a["t_s"]: a["metrics"][metric]["mean"] for a in res["aggregates"]}
+            rows.setdefault(task, {})[rank] = {"0": by_t.get(0.0), "10y": by_t.get(315360000.0)}
+    rows = {t: r for t, r in rows.items() if len(r) > 1}
+    if not rows:
+        return "", None
+    lines = ["### Rank ablation (ahwa-lora; mean over chips at 0 s / 10 years)", ""]
+    lines += ["| task | " + " | ".join(f"r={r}" for r in sorted(next(iter(rows.values())))) + " |"]
+    lines.append("|" + "---|" * (len(next(iter(rows.values()))) + 1))
+    for task, by_rank in rows.items():
+        cells = [_pair(v["0"], v["10y"]) for _, v in sorted(by_rank.items())]
+        lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n", rows
+
+
+def _pair(a: float | None, b: float | None) -> str:
+    return " / ".join("-" if v is None else f"{v:.2f}" for v in (a, b))
+
+
+def cost_section(out: Path) -> tuple[str, Any]:
+    path = out / "timings.json"
+    if not path.is_file():
+        return "", None
+    timings = json.loads(path.read_text(encoding="utf-8"))
+    per: dict[str, list[dict[str, Any]]] = {}
+    for key, value in timings.items():
+        parts = key.split("/")
+        if len(parts) >= 3 and isinstance(value, dict):
+            per.setdefault(parts[2], []).append(value)
+    lines = ["### Trainable parameters and training time per method", ""]
+    lines += [
+        "| method | runs | trainable parameters | mean training time (s) |",
+        "|---|---|---|---|",
+    ]
+    for method, runs in sorted(per.items(), key=lambda kv: _order(kv[0])):
+        counts = runs[0]["trainable"]
+        n = sum(counts.values()) if counts else 0
+        detail = ", ".join(f"{k} {v:,}" for k, v in counts.items() if v) or "none"
+        mean_s = statistics.fmean(r["train_s"] for r in runs)
+        lines.append(f"| {method} | {len(runs)} | {n:,} ({detail}) | {mean_s:.0f} |")
+    return "\n".join(lines) + "\n", per
+
+
+def write_report(out: Path, results_dir: Path) -> dict[str, Any]:
+    """All analyses of the study in ``out`` into ``results_dir``."""
+    from analora.workflows import build_report
+
+    study = load_study(out)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    record = summary(study)
+    atomic_write_json(results_dir / "summary.json", record)
+    sections, analyses = ["# Reproduction study: tables", ""], {}
+    for task, methods in study.items():
+        sections.append(table_one(task, methods))
+        text, analyses[f"pairs/{task}"] = pairs_table(task, methods)
+        sections.append(text)
+    for name, (text, data) in {
+        "bank": bank_section(out, study),
+        "readapt": readapt_section(out),
+        "rank": rank_section(study),
+        "cost": cost_section(out),
+    }.items():
+        sections.append(text)
+        analyses[name] = data
+    atomic_write_text(results_dir / "tables.md", "\n".join(s for s in sections if s))
+    atomic_write_json(results_dir / "analyses.json", analyses)
+    main = [str(out / "sweeps" / t / m) for t, ms in study.items() for m in ms if "-r" not in m]
+    if main:
+        build_report(main, results_dir / "plots")
+    return {"summary": record, "analyses": analyses}
+
+
+def _at(rows: list[dict[str, Any]] | None, t_s: float) -> dict[str, Any] | None:
+    for row in rows or []:
+        if row["t_s"] == t_s:
+            return row
+    return None
+
+
+def _fmt_diff(row: dict[str, Any] | None) -> str:
+    if row is None:
+        return "not run"
+    half = row["half_width"]
+    return f"{row['mean']:+.2f}" + (f" (95 % CI ± {half:.2f}, {row['n']} chips)" if half else "")
+
+
+def _verdict(row: dict[str, Any] | None, want: str) -> str:
+    """``reproduced`` when the CI lies on the claimed side (``want``: ``>0``,
+    ``<0`` or ``~0``, within 1 point), ``not reproduced`` when it lies on the
+    other, ``inconclusive`` when it straddles."""
+    if row is None or row["half_width"] is None:
+        return "not testable here (not run)"
+    lo, hi = row["mean"] - row["half_width"], row["mean"] + row["half_width"]
+    if want == ">0":
+        return "reproduced" if lo > 0 else ("not reproduced" if hi < 0 else "inconclusive")
+    if want == "~0":
+        return "reproduced" if lo >= -1 and hi <= 1 else "not reproduced"
+    return "reproduced" if hi < 0 else ("not reproduced" if lo > 0 else "inconclusive")
+
+
+def claims(report: dict[str, Any]) -> list[dict[str, str]]:
+    """The paper's claims, each with the numbers here and a verdict."""
+    analyses = report["analyses"]
+    out = []
+    ten_y = 315360000.0
+    for key, data in sorted(analyses.items()):
+        if not key.startswith("pairs/") or not data:
+            continue
+        task = key.removeprefix("pairs/")
+        vs_ahwa = data.get("ahwa-lora - ahwa")
+        vs_direct = data.get("ahwa-lora - direct")
+        out.append(
+            {
+                "claim": f"{task}: AHWA-LoRA within 1 point of full AHWA at 0 s",
+                "here": _fmt_diff(_at(vs_ahwa, 0.0)),
+                "verdict": _verdict(_at(vs_ahwa, 0.0), "~0"),
+            }
+        )
+        out.append(
+            {
+                "claim": f"{task}: AHWA-LoRA at least as good as full AHWA at 10 years",
+                "here": _fmt_diff(_at(vs_ahwa, ten_y)),
+                "verdict": _verdict(_at(vs_ahwa, ten_y), ">0"),
+            }
+        )
+        out.append(
+            {
+                "claim": f"{task}: AHWA-LoRA holds accuracy better than direct deployment "
+                "at 10 years",
+                "here": _fmt_diff(_at(vs_direct, ten_y)),
+                "verdict": _verdict(_at(vs_direct, ten_y), ">0"),
+            }
+        )
+    return out
+
+
+def write_results_md(report: dict[str, Any], results_dir: Path, path: Path, intro: str) -> None:
+    """RESULTS.md: ``intro`` (what was run, on what, how long), the claims
+    with their numbers and verdicts, then the tables (``tables.md``)."""
+    rel = (
+        results_dir.relative_to(path.parent)
+        if results_dir.is_relative_to(path.parent)
+        else results_dir
+    )
+    lines = [intro.rstrip(), "", "## The paper's claims, tested", ""]
+    lines += ["| claim | here (paired difference, points) | verdict |", "|---|---|---|"]
+    for c in claims(report):
+        lines.append(f"| {c['claim']} | {c['here']} | {c['verdict']} |")
+    tables = (results_dir / "tables.md").read_text(encoding="utf-8")
+    tables = tables.replace("# Reproduction study: tables", "## Tables").replace("](", f"]({rel}/")
+    lines += ["", tables]
+    plots = sorted((results_dir / "plots").glob("*.png"))
+    if plots:
+        lines += ["## Plots", ""] + [f"![{p.stem}]({rel}/plots/{p.name})" for p in plots]
+    atomic_write_text(path, "\n".join(lines) + "\n")

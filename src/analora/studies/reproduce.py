@@ -1,0 +1,329 @@
+"""``analora study reproduce``: the paper's claims on the tasks we have.
+
+For each task (CoLA, SST-2, MRPC, RTE, STS-B, WNLI; SQuAD-devsplit on
+request), every method trains with the task's recipe
+(:mod:`analora.training.recipes`) on the packaged MiniLM:
+
+* ``digital`` (every weight) and ``digital-lora`` (the same adapters as
+  ``ahwa-lora``, no hardware): the floating-point references;
+* ``direct`` (the ``digital`` model programmed as it is) and ``ahwa`` (full
+  hardware-aware training from it);
+* ``ahwa-lora`` (the paper): the pretrained weights programmed once;
+* ``chip-lora``: the ``ahwa-lora`` adapter fine-tuned against each sweep
+  chip in turn (one adapter per chip, bound to it).
+
+Then every analog method is swept on the same chip seeds at the same ages
+(so differences between methods are paired by chip), the classification
+adapters are served together from one chip in mixed batches (the bank), the
+8- to 6-bit re-adaptation is redone on the SST-2 adapter, and a rank
+ablation trains ``ahwa-lora`` at r = 2, 4, 8, 16 on two tasks. The report
+stage turns the result files into ``docs/results`` (tables, plots,
+``summary.json``) and RESULTS.md (:mod:`analora.studies.analysis`).
+
+Tasks run one after another (train, then sweep), so every finished task is
+a result; then the bank, re-adaptation and rank stages, then the report.
+Everything skips what is done; ``stages`` picks some.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from analora.errors import AnaloraError
+from analora.files import atomic_write_json
+from analora.studies.common import data_dir, say, sweep_step, train_step
+
+TASKS = ("sst2", "cola", "mrpc", "rte", "stsb", "wnli")
+METHODS = ("digital", "digital-lora", "direct", "ahwa", "ahwa-lora", "chip-lora")
+STAGES = ("train", "sweep", "bank", "readapt", "rank", "report")
+"""Per task (one task after another): train, sweep; then across tasks: the
+bank, the re-adaptation, the rank ablation, and the report."""
+
+
+@dataclass(frozen=True)
+class ReproduceSizes:
+    """The study's sizes. ``None`` for the examples means the full split;
+    training settings the runs leave out come from the task's recipe."""
+
+    tasks: tuple[str, ...] = TASKS
+    methods: tuple[str, ...] = METHODS
+    chips: int = 5
+    first_chip_seed: int = 1000
+    times: tuple[str, ...] = ("0", "1h", "1d", "1w", "30d", "1y", "10y")
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+    max_length: int | None = None
+    epochs: int | None = None
+    chip_lora_examples: int = 2000
+    chip_lora_epochs: int = 1
+    chip_lora_lr: float = 5e-4
+    ranks: tuple[int, ...] = (2, 4, 8, 16)
+    rank_tasks: tuple[str, ...] = ("sst2", "rte")
+    readapt_task: str = "sst2"
+    readapt_epochs: int = 1
+
+
+FAST = ReproduceSizes(
+    tasks=("sst2", "stsb"),
+    chips=2,
+    times=("0", "10y"),
+    max_train_examples=32,
+    max_eval_examples=16,
+    max_length=16,
+    epochs=1,
+    chip_lora_examples=16,
+    ranks=(2, 8),
+    rank_tasks=("sst2",),
+)
+
+
+@dataclass
+class Study:
+    """Where everything goes, and the settings shared by the stages."""
+
+    out: Path
+    sizes: ReproduceSizes
+    data_dir: str | None
+
+    def run_dir(self, task: str, method: str, chip: int | None = None) -> Path:
+        base = self.out / "train" / task / method
+        return base / f"chip{chip}" if chip is not None else base
+
+    def sweep_dir(self, task: str, method: str, chip: int | None = None) -> Path:
+        base = self.out / "sweeps" / task / method
+        return base / f"chip{chip}" if chip is not None else base
+
+    @property
+    def seeds(self) -> list[int]:
+        return [self.sizes.first_chip_seed + i for i in range(self.sizes.chips)]
+
+
+def run_reproduce(
+    out_dir: str | Path,
+    data_dir_: str | None = None,
+    fast: bool = False,
+    stages: tuple[str, ...] = STAGES,
+    sizes: ReproduceSizes | None = None,
+    results_dir: str | Path | None = None,
+) -> Path:
+    """Run (or continue) the study; returns the directory of its results
+    (``results_dir``, default ``OUT/results``)."""
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise AnaloraError(f"--stage {unknown[0]!r} is unknown: use {', '.join(STAGES)}")
+    sizes = sizes or (FAST if fast else ReproduceSizes())
+    study = Study(Path(out_dir), sizes, data_dir(data_dir_))
+    _check_data(study)
+    study.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(
+        study.out / "study.json", {"sizes": asdict(sizes), "data_dir": study.data_dir}
+    )
+    for task in sizes.tasks:  # task by task, so each finished task is a result
+        for stage, step in (("train", train_task), ("sweep", sweep_task)):
+            if stage in stages:
+                say(f"== {task}: {stage}")
+                step(study, task)
+    for stage, run in (("bank", bank_stage), ("readapt", readapt_stage), ("rank", rank_stage)):
+        if stage in stages:
+            say(f"== stage {stage}")
+            run(study)
+    target = Path(results_dir) if results_dir else study.out / "results"
+    if "report" in stages:
+        from analora.studies.analysis import write_report
+
+        say("== stage report")
+        write_report(study.out, target)
+    return target
+
+
+def _check_data(study: Study) -> None:
+    from analora.tasks import load_task
+
+    for task in study.sizes.tasks:  # fail now, not after an hour
+        load_task(task, splits=["validation"], data_dir=study.data_dir)
+
+
+def _spec(study: Study, task: str, method: str, model: str = "minilm", **extra: Any) -> Any:
+    from analora.workflows import RunSpec
+
+    s = study.sizes
+    values: dict[str, Any] = {
+        "max_train_examples": s.max_train_examples,
+        "max_eval_examples": s.max_eval_examples,
+        "max_length": s.max_length,
+        "epochs": s.epochs,
+        "seed": 0,
+    }
+    values.update(extra)
+    return RunSpec(method=method, model=model, task=task, **values)
+
+
+def _timed_train(study: Study, name: str, spec: Any, out: Path) -> None:
+    """Train unless done; keep the wall time of the training in ``timings.json``."""
+    t0 = time.perf_counter()
+    ran = train_step(name, spec, out, study.data_dir)
+    if ran is None:
+        return
+    path = study.out / "timings.json"
+    timings = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    timings[str(out.relative_to(study.out))] = {
+        "train_s": time.perf_counter() - t0,
+        "trainable": ran.trainable,
+        "steps": ran.steps,
+    }
+    atomic_write_json(path, timings)
+
+
+def train_task(study: Study, task: str) -> None:
+    """Every method on one task (``chip-lora`` once per sweep chip)."""
+    methods = study.sizes.methods
+    for method in ("digital", "digital-lora", "ahwa-lora"):
+        if method in methods:
+            spec = _spec(study, task, method)
+            _timed_train(study, f"{task} {method}", spec, study.run_dir(task, method))
+    digital = str(study.run_dir(task, "digital"))
+    for method in ("direct", "ahwa"):
+        if method in methods:
+            spec = _spec(study, task, method, model=digital)
+            _timed_train(study, f"{task} {method}", spec, study.run_dir(task, method))
+    if "chip-lora" in methods:
+        _train_chip_lora(study, task)
+
+
+def _train_chip_lora(study: Study, task: str) -> None:
+    s = study.sizes
+    for seed in study.seeds:
+        spec = _spec(
+            study,
+            task,
+            "chip-lora",
+            chip_seed=seed,
+            init_adapter=str(study.run_dir(task, "ahwa-lora")),
+            epochs=s.chip_lora_epochs,
+            lr=s.chip_lora_lr,
+            max_train_examples=min(s.chip_lora_examples, s.max_train_examples or 10**9),
+        )
+        _timed_train(
+            study, f"{task} chip-lora {seed}", spec, study.run_dir(task, "chip-lora", seed)
+        )
+
+
+def sweep_task(study: Study, task: str) -> None:
+    """Every method of one task on the same chips and ages."""
+    s = study.sizes
+    for method in s.methods:
+        if method == "chip-lora":
+            _sweep_chip_lora(study, task)
+            continue
+        say(f"[sweep] {task} {method}")
+        sweep_step(
+            study.run_dir(task, method), study.sweep_dir(task, method), chips=s.chips,
+            times=s.times, data_dir_=study.data_dir, first_chip_seed=s.first_chip_seed,
+            max_eval_examples=s.max_eval_examples,
+        )  # fmt: skip
+
+
+def _sweep_chip_lora(study: Study, task: str) -> None:
+    """Each chip's own adapter on its chip; the cells joined into one record."""
+    from analora.sweep.engine import Results
+
+    parts = []
+    for seed in study.seeds:
+        say(f"[sweep] {task} chip-lora on chip {seed}")
+        parts.append(
+            sweep_step(
+                study.run_dir(task, "chip-lora", seed), study.sweep_dir(task, "chip-lora", seed),
+                chips=1, times=study.sizes.times, data_dir_=study.data_dir, first_chip_seed=seed,
+            )
+        )  # fmt: skip
+    first = parts[0]
+    Results(
+        method="chip-lora",
+        label="chip-lora (one adapter per chip)",
+        task=first["task"],
+        eval_split=first["eval_split"],
+        primary_metric=first["primary_metric"],
+        digital=first["digital"],
+        cells=[c for p in parts for c in p["cells"]],
+        times_s=first["times_s"],
+        chip_seeds=[p["chip_seeds"][0] for p in parts],
+        read_index=first["read_index"],
+        chip_ids={k: v for p in parts for k, v in p["chip_ids"].items()},
+        model_fingerprint=first["model_fingerprint"],
+        configs={"parts": [p["configs"] for p in parts]},
+    ).write(study.sweep_dir(task, "chip-lora"))
+
+
+def bank_stage(study: Study) -> None:
+    """The classification adapters on one chip, in mixed batches."""
+    from analora.bank import add_to_bank
+    from analora.bank.sweep import sweep_bank
+    from analora.sweep.results import parse_ages
+    from analora.sweep.runner import SweepConfig
+    from analora.tasks import get_task
+
+    s = study.sizes
+    tasks = [t for t in s.tasks if get_task(t).model_class == "sequence-classification"]
+    bank_dir = study.out / "bank"
+    held: set[str] = set()
+    if (bank_dir / "bank.json").is_file():
+        held = set(json.loads((bank_dir / "bank.json").read_text(encoding="utf-8"))["adapters"])
+    for task in tasks:
+        if task not in held:
+            add_to_bank(bank_dir, study.run_dir(task, "ahwa-lora"))
+    say(f"[sweep] the bank: {len(tasks)} tasks in mixed batches")
+    config = SweepConfig(
+        chips=s.chips, times_s=parse_ages(list(s.times)), first_chip_seed=s.first_chip_seed
+    )
+    sweep_bank(bank_dir, study.out / "sweeps" / "bank", config, data_dir=study.data_dir,
+               max_eval_examples=s.max_eval_examples)  # fmt: skip
+
+
+def readapt_stage(study: Study) -> None:
+    """The 8- to 6-bit change on these chips, the adapter retrained only."""
+    from analora.studies.readapt import ReadaptSizes, run_readapt
+
+    s = study.sizes
+    if s.readapt_task not in s.tasks:
+        return
+    sizes = ReadaptSizes(
+        task=s.readapt_task,
+        train_examples=s.max_train_examples,
+        eval_examples=s.max_eval_examples,
+        max_length=s.max_length,
+        lr=None,
+        batch_size=None,
+        retrain_epochs=s.readapt_epochs,
+        chips=s.chips,
+        first_chip_seed=s.first_chip_seed,
+        times=s.times,
+    )
+    adapter = study.run_dir(s.readapt_task, "ahwa-lora")
+    run_readapt(study.out / "readapt", study.data_dir, adapter=adapter, sizes=sizes)
+
+
+def rank_stage(study: Study) -> None:
+    """``ahwa-lora`` at each rank on the rank tasks (r = 8 is the main run)."""
+    s = study.sizes
+    for task in s.rank_tasks:
+        if task not in s.tasks:
+            continue
+        for rank in s.ranks:
+            if rank == 8:
+                continue
+            run = study.out / "train" / task / f"ahwa-lora-r{rank}"
+            _timed_train(study, f"{task} r={rank}", _spec(study, task, "ahwa-lora", rank=rank), run)
+            say(f"[sweep] {task} ahwa-lora r={rank}")
+            sweep_step(
+                run, study.out / "sweeps" / task / f"ahwa-lora-r{rank}", chips=s.chips,
+                times=s.times, data_dir_=study.data_dir, first_chip_seed=s.first_chip_seed,
+            )  # fmt: skip
+
+
+def sizes_with(**changes: Any) -> ReproduceSizes:
+    """The full sizes with some fields changed (for callers and tests)."""
+    return replace(ReproduceSizes(), **changes)
