@@ -170,16 +170,19 @@ def _clocked_sweep(clock: SweepClock) -> Iterator[None]:
 
 
 def _make_deployment(out: Path, data_dir: Path, eval_examples: int) -> float:
-    """``analora train --method direct`` into ``out``; its seconds."""
-    from analora.cli import main as analora_main
+    """The ``direct`` deployment of the pretrained MiniLM into ``out``; its seconds."""
+    from analora.workflows import RunSpec, train_run
 
-    argv = ["train", "--method", "direct", "--model", "minilm", "--task", TASK]
-    argv += ["--data-dir", str(data_dir), "--out", str(out)]
-    argv += ["--max-eval-examples", str(eval_examples), "--max-length", str(MAX_LENGTH)]
+    spec = RunSpec(
+        method="direct",
+        model="minilm",
+        task=TASK,
+        max_eval_examples=eval_examples,
+        max_length=MAX_LENGTH,
+        pooling="cls",
+    )
     start = time.perf_counter()
-    code = analora_main(argv)
-    if code != 0:
-        raise RuntimeError(f"analora {' '.join(argv)} exited with {code}")
+    train_run(spec, out, data_dir=data_dir)
     return time.perf_counter() - start
 
 
