@@ -19,31 +19,17 @@ Run: ``./run bench scale`` or ``.venv/bin/python benchmarks/bench_scale.py``
 from __future__ import annotations
 
 import argparse
-import datetime
 import gc
 import json
-import os
-import platform
-import resource
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-RESULTS = Path(__file__).parent / "results" / "scale.json"
+from _common import RESULTS_DIR, environment, peak_mib, rss_mib, write_json
 
-
-def _peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
-
-
-def _rss_mib() -> float:
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
+RESULTS = RESULTS_DIR / "scale.json"
 
 
 def large(batch: int, seq: int) -> dict[str, Any]:
@@ -58,7 +44,7 @@ def large(batch: int, seq: int) -> dict[str, Any]:
         value = fn()
         out["phases"][name] = {
             "s": round(time.perf_counter() - start, 2),
-            "peak_rss_MiB": round(_peak_mib(), 1),
+            "peak_rss_MiB": round(peak_mib(), 1),
         }
         return value
 
@@ -88,7 +74,7 @@ def large(batch: int, seq: int) -> dict[str, Any]:
     logits = phase("evaluate_one_batch", evaluate)
     out["finite_logits"] = bool(torch.isfinite(logits).all())
     out["batch"] = [batch, seq]
-    out["peak_rss_GiB"] = round(_peak_mib() / 1024.0, 2)
+    out["peak_rss_GiB"] = round(peak_mib() / 1024.0, 2)
     out["goal"] = "peak RSS <= 24 GiB"
     out["met"] = out["peak_rss_GiB"] <= 24.0
     return out
@@ -110,7 +96,7 @@ def many_chips(n: int) -> dict[str, Any]:
         chip.use_target()
         del chip
         gc.collect()
-        rss.append(round(_rss_mib(), 1))
+        rss.append(round(rss_mib(), 1))
     first = min(4, n - 1)
     return {
         "chips": n,
@@ -138,20 +124,9 @@ def main() -> None:
     result: dict[str, Any] = {
         "many_chips": many_chips(args.chips),
         "large": None if args.skip_large else large(args.batch, args.seq),
-        "environment": {
-            "threads": args.threads,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "cpus": os.cpu_count(),
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        },
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "environment": environment(args.threads),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(args.out)
+    write_json(args.out, result)
     print(json.dumps({k: v for k, v in result.items() if k != "environment"}, indent=1)[:3000])
 
 

@@ -75,7 +75,6 @@ import datetime
 import inspect
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -85,6 +84,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from _common import environment, goal, write_json
 
 RESULTS = Path(__file__).parent / "results" / "sweep.json"
 QUICK_RESULTS = Path("/tmp/sweep_quick.json")
@@ -307,26 +308,6 @@ def _paper_loop(
     }
 
 
-def _environment() -> dict[str, Any]:
-    from analora.provenance import git_revision, package_versions
-
-    return {
-        "python": sys.version.split()[0],
-        "versions": package_versions(),
-        "git_revision": git_revision(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "device": "cpu",
-    }
-
-
-def _goal(value: float | None, goal: tuple[str, float]) -> dict[str, Any]:
-    op, bound = goal
-    met = None if value is None else (value <= bound if op == "<=" else value >= bound)
-    return {"goal": f"{op} {bound}", "value": value, "met": met}
-
-
 def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
@@ -501,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
             "sweep_ratio: cells only (programming, reads, evaluations) over the digital passes "
             "alone; one-off loading is excluded on both sides"
         ),
-        "goals": {k: _goal(results_out[k], g) for k, g in GOALS.items()},
+        "goals": {k: goal(results_out[k], g) for k, g in GOALS.items()},
         "seconds": {
             "sweep_s_total": sweep_s_total,
             "sweep_s_cells": sweep_s_cells,
@@ -582,17 +563,14 @@ def main(argv: list[str] | None = None) -> int:
             "threads": args.threads,
             "quick": args.quick,
         },
-        "environment": {**_environment(), "aihwkit": aihwkit_version},
+        "environment": {**environment(), "aihwkit": aihwkit_version},
         # 1/5/15-minute load averages around each phase (other jobs on the
         # machine inflate times unevenly; the machine has cpu_count cores).
         "load_average": load,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": "python benchmarks/bench_sweep.py " + " ".join(sys.argv[1:]),
     }
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = out_path.with_suffix(".json.tmp")
-    tmp_path.write_text(json.dumps(record, indent=2) + "\n")
-    tmp_path.replace(out_path)
+    write_json(out_path, record)
     print(json.dumps({"results": results_out, "goals": record["goals"]}, indent=2))
     return 0
 

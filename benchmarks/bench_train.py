@@ -71,8 +71,6 @@ import datetime
 import json
 import math
 import os
-import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -82,6 +80,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from _common import environment, goal, peak_mib, timed, write_json
 
 RESULTS = Path(__file__).parent / "results" / "train.json"
 HEAD = "classifier"
@@ -276,29 +276,17 @@ def _checks(system: System) -> dict[str, Any]:
     return out
 
 
-def _peak_rss_MiB() -> float:
-    """Peak resident set size of this process (VmHWM; unlike ru_maxrss it is
-    not inherited from the parent across fork and exec)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
 def _memory_child(name: str, batch: int, seq: int, steps: int) -> None:
     """In a fresh process: peak RSS (MiB) after loading MiniLM, after building
     the system and after ``steps`` training steps, printed as JSON."""
     model = _load_minilm()  # the baseline: torch, transformers and the model
-    loaded = _peak_rss_MiB()
+    loaded = peak_mib()
     system = _build(name, model)
-    built = _peak_rss_MiB()
+    built = peak_mib()
     data = _batch(batch, seq)
     for _ in range(steps):
         system.step(data)
-    print(json.dumps({"loaded": loaded, "built": built, "train": _peak_rss_MiB()}))
+    print(json.dumps({"loaded": loaded, "built": built, "train": peak_mib()}))
 
 
 def _memory(systems: list[str], batch: int, seq: int, steps: int, threads: int) -> dict[str, Any]:
@@ -309,48 +297,6 @@ def _memory(systems: list[str], batch: int, seq: int, steps: int, threads: int) 
         proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
         out[name] = json.loads(proc.stdout.strip().splitlines()[-1])
     return out
-
-
-def _timed(fn: Any) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def _environment() -> dict[str, Any]:
-    import peft
-    import transformers
-
-    import analora
-
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = None
-    return {
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "peft": peft.__version__,
-        "analora": analora.__version__,
-        "git_commit": commit,
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "device": "cpu",
-    }
-
-
-def _goal(value: float | None, goal: tuple[str, float]) -> dict[str, Any]:
-    op, bound = goal
-    met = None if value is None else (value <= bound if op == "<=" else value >= bound)
-    return {"goal": f"{op} {bound}", "value": value, "met": met}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -403,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     for rep in range(args.reps):
         order = names[rep % len(names) :] + names[: rep % len(names)]
         for name in order:
-            step_t[name].append(_timed(lambda s=systems[name]: s.step(data)))
+            step_t[name].append(timed(lambda s=systems[name]: s.step(data)))
 
     def ratio(num: str, den: str) -> float:
         return statistics.median(a / b for a, b in zip(step_t[num], step_t[den], strict=True))
@@ -428,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     record: dict[str, Any] = {
         "results": results,
-        "goals": {k: _goal(results[k], g) for k, g in GOALS.items()},
+        "goals": {k: goal(results[k], g) for k, g in GOALS.items()},
         "seconds": {
             "step_median": {n: statistics.median(v) for n, v in step_t.items()},
             "step_min": {n: min(v) for n, v in step_t.items()},
@@ -495,17 +441,14 @@ def main(argv: list[str] | None = None) -> int:
             "grad_clip": 1.0,
             "seeds": {"data": 0, "model_head": 0, "adapters": 0, "chip": 0},
         },
-        "environment": {**_environment(), "aihwkit": aihwkit_version},
+        "environment": {**environment(), "aihwkit": aihwkit_version},
         # 1/5/15-minute load averages around the timed steps (other jobs on the
         # machine inflate step times unevenly; the machine has cpu_count cores).
         "load_average": {"before": load_before, "after": load_after},
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": "python benchmarks/bench_train.py " + " ".join(sys.argv[1:]),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(args.out)
+    write_json(args.out, record)
     print(json.dumps({"results": results, "goals": record["goals"]}, indent=2))
     return 0
 

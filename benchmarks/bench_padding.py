@@ -1,0 +1,121 @@
+"""Dynamic padding: examples per second before and after, on SST-2, CoLA and RTE.
+
+Before: every batch padded to the task's ``max_length`` (128) in the seeded
+order (the engine of the previous release). After: batches grouped by length
+and cut to their longest row (``analora.training.batching``). Measured side
+by side in one process on the same examples, with the packaged MiniLM:
+
+* training: ``ahwa-lora`` steps (forward, backward, AdamW) under ``paper-pcm``;
+* evaluation: the analog model on a programmed chip read at 1 year.
+
+Writes ``benchmarks/results/padding.json``; docs/performance.md quotes it.
+Run: ``./run bench padding`` (``--train-batches``, ``--eval-examples``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from _common import RESULTS_DIR, environment, write_json
+
+TASKS = ("sst2", "cola", "rte")
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+def _model_and_data(task: str, n_train: int, n_eval: int) -> tuple[Any, Any, Any, Any]:
+    from analora import load_hardware, program
+    from analora.adapters import add_lora
+    from analora.models import resolve
+    from analora.training.data import task_inputs
+    from analora.workflows.train import load_task_model
+
+    inputs = task_inputs(
+        task, resolve("minilm"), data_dir=DATA, max_train_examples=n_train,
+        max_eval_examples=n_eval, max_length=128, seed=0,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = load_task_model(resolve("minilm"), inputs.spec, "mean")
+    chip = program(model, load_hardware("paper-pcm"), seed=0, exclude=["classifier"])
+    peft_model = add_lora(model, head=["classifier"])
+    return peft_model, chip, inputs.train, inputs.evaluation
+
+
+def _train_rate(model: Any, data: dict, batches: list[dict]) -> float:
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-4)
+    model.train()
+    start, n = time.perf_counter(), 0
+    for batch in batches:
+        opt.zero_grad(set_to_none=True)
+        model(**batch).loss.backward()
+        opt.step()
+        n += len(batch["labels"])
+    return n / (time.perf_counter() - start)
+
+
+def _static_eval(model: Any, data: dict, batch_size: int = 64) -> None:
+    inputs = {k: v for k, v in data.items() if k != "labels"}
+    n = len(data["labels"])
+    for i in range(0, n, batch_size):
+        model(**{k: v[i : i + batch_size] for k, v in inputs.items()})
+
+
+def measure(task: str, train_batches: int, eval_examples: int, batch: int = 32) -> dict:
+    from analora.training.batching import batch_indices, sequence_lengths, trim_padding
+    from analora.training.methods import evaluate_classification
+
+    model, chip, train, dev = _model_and_data(task, train_batches * batch, eval_examples)
+    n = len(train["labels"])
+    plain = batch_indices(n, batch, seed=0, epoch=0)
+    grouped = batch_indices(n, batch, seed=0, epoch=0, lengths=sequence_lengths(train))
+    static = [{k: v[i] for k, v in train.items()} for i in plain]
+    dynamic = [trim_padding({k: v[i] for k, v in train.items()}) for i in grouped]
+    chip.use_target()
+    out: dict[str, Any] = {"train_examples": n, "eval_examples": len(dev["labels"])}
+    out["train_static_ex_per_s"] = _train_rate(model, train, static)
+    out["train_dynamic_ex_per_s"] = _train_rate(model, train, dynamic)
+    chip.read(31536000.0)
+    model.eval()
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        _static_eval(model, dev)
+        t1 = time.perf_counter()
+        evaluate_classification(model, task, dev)
+        t2 = time.perf_counter()
+    out["eval_static_ex_per_s"] = len(dev["labels"]) / (t1 - t0)
+    out["eval_dynamic_ex_per_s"] = len(dev["labels"]) / (t2 - t1)
+    out["train_speedup"] = out["train_dynamic_ex_per_s"] / out["train_static_ex_per_s"]
+    out["eval_speedup"] = out["eval_dynamic_ex_per_s"] / out["eval_static_ex_per_s"]
+    lengths = sequence_lengths(dev)
+    out["dev_mean_tokens"] = float(lengths.float().mean()) if lengths is not None else None
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train-batches", type=int, default=6)
+    parser.add_argument("--eval-examples", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "padding.json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    results = {t: measure(t, args.train_batches, args.eval_examples) for t in TASKS}
+    write_json(args.out, {"results": results, "environment": environment(args.threads)})
+    for task, r in results.items():
+        print(
+            f"{task}: train {r['train_static_ex_per_s']:.1f} -> {r['train_dynamic_ex_per_s']:.1f} "
+            f"ex/s (x{r['train_speedup']:.2f}); eval {r['eval_static_ex_per_s']:.1f} -> "
+            f"{r['eval_dynamic_ex_per_s']:.1f} ex/s (x{r['eval_speedup']:.2f})"
+        )
+
+
+if __name__ == "__main__":
+    main()
