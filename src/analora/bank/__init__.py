@@ -2,7 +2,7 @@
 
 The in-memory bank is :class:`analora.adapters.bank.AdapterBank`."""
 
-from analora.bank.store import (
+from analora.bank.disk import (
     BankError,
     add_to_bank,
     load_bank,

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from analora.bank.store import BankError, load_bank, read_bank
+from analora.bank.disk import BankError, load_bank, read_bank
 from analora.sweep.engine import (
     Grid,
     GridState,

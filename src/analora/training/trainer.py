@@ -54,7 +54,7 @@ class TrainError(AnaloraError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimiser and loop settings (PAPER.md recipe: lr 2e-4 for AHWA-LoRA,
+    """Optimiser and loop settings (Li et al., arXiv 2411.17367: lr 2e-4 for AHWA-LoRA,
     batch 32, linear decay, no warm-up)."""
 
     epochs: int = 3
