@@ -72,7 +72,7 @@ def normal_(out: Tensor, generator: torch.Generator | None = None) -> Tensor:
     n = out.numel()
     if n < _PARALLEL_MIN or not out.is_contiguous() or out.device.type != "cpu":
         return out.normal_(generator=generator)
-    parent = int(torch.randint(0, 2**62, (1,), generator=generator).item())
+    parent = int(torch.randint(0, 2**62, (1,), generator=generator, device=out.device).item())
     flat = out.view(-1)
     bounds = [n * k // _CHUNKS for k in range(_CHUNKS + 1)]
     gens = [torch.Generator().manual_seed(derive_seed(parent, k)) for k in range(_CHUNKS)]

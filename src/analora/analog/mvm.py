@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +38,7 @@ import torch
 from torch import Tensor
 
 from analora import seeds
+from analora.analog import fused
 from analora.hardware.config import HardwareConfig
 
 
@@ -261,6 +264,97 @@ def _bound_manage_masked(q: Tensor, clipping: Tensor, tile: _Tiles, bound: float
     return reduction
 
 
+_use_fused = threading.local()
+
+
+@contextmanager
+def fused_kernels(enabled: bool) -> Iterator[None]:
+    """Use (or not) the fused CPU kernels of :mod:`analora.analog.fused` in
+    this thread; they are used by default wherever they apply."""
+    before = getattr(_use_fused, "on", True)
+    _use_fused.on = enabled
+    try:
+        yield
+    finally:
+        _use_fused.on = before
+
+
+def _fused_lib(xp: Tensor, w: Tensor, s: MVMSettings, sum_tiles: bool) -> Any:
+    """The kernel library when the fused path applies to this call, else None."""
+    if not (getattr(_use_fused, "on", True) and sum_tiles and xp.device.type == "cpu"):
+        return None
+    if xp.dtype != torch.float32 or w.dtype != torch.float32:
+        return None
+    if s.bound_management not in ("none", "iterative"):
+        return None
+    return fused.load()
+
+
+def _fused_forward(
+    lib: Any,
+    xp: Tensor,
+    w: Tensor,
+    scale: Tensor | None,
+    bias: Tensor | None,
+    s: MVMSettings,
+    gen: torch.Generator | None,
+) -> tuple[Tensor, Tensor | None]:
+    """:func:`analog_forward` plus scales, tile sum and bias, with the fused
+    kernels: ``[N, out]`` outputs and the not-clipped mask (None if none
+    clipped). Statistically the same as the torch path; other bits (the
+    output noise comes from the kernel's counter-based generator)."""
+    step_in, step_out = s.input_step or 1.0, s.output_step or 1.0
+    n, n_in = xp.shape[0], xp.shape[1]
+    x = xp.contiguous()
+    if s.input_scaling or s.input_step is not None:
+        codes = _scratch("codes", tuple(x.shape), x.device)
+        lim = s.input_bound / s.input_step if s.clamp_input and s.input_step else None
+        quantise = s.input_step is not None
+        a = fused.dac(lib, x, step_in, s.input_scaling, quantise, lim, codes)
+    else:
+        codes, a = x, torch.ones(n, n_in, 1, device=x.device)
+    acc = _scratch("q", (n_in, n, w.shape[1]), x.device)
+    for i in range(n_in):  # in DAC codes x weights; the kernel turns them into ADC codes
+        torch.mm(codes[:, i], w[i].T, out=acc[i])
+    a = a.transpose(0, 1)  # [n_in, N, 1]
+    noise = s.output_noise_std / step_out
+    bound = None if s.output_bound is None else s.output_bound / step_out
+    seed = (
+        int(torch.randint(0, 2**62, (1,), generator=gen, device=x.device).item())
+        if noise > 0
+        else 0
+    )
+    y = torch.empty(n, w.shape[1], device=x.device)
+    flags = torch.empty(n_in, n, dtype=torch.uint8, device=x.device)
+    sc = None if scale is None else scale.detach().contiguous()
+    b = None if bias is None else bias.detach().contiguous()
+    rf = (a.squeeze(-1) * step_out).contiguous()  # [n_in, N] (a is a transposed view)
+    gain = step_in / step_out
+    flagged = fused.epilogue(
+        lib, acc, gain, rf, sc, b, noise, s.output_step is not None, bound, seed, y, flags
+    )
+    if not flagged or bound is None:
+        return y, None
+    clipping = flags.bool()
+    rows = clipping.any(dim=0).nonzero().squeeze(1)
+    reduction = torch.ones_like(a)
+    if s.bound_management != "none":
+        w_t = (w * gain).transpose(1, 2)
+        tile = _Tiles(xp, w_t, a, s, gen, noise, step_in)
+        reduction = _bound_manage_gather(acc, clipping, tile, bound)
+    q = acc[:, rows]  # [n_in, R, out] codes of the flagged rows
+    mask = None
+    clipped = q.abs() > bound
+    if bool(clipped.any()):
+        mask = torch.ones(n_in, n, w.shape[1], dtype=torch.bool, device=x.device)
+        mask[:, rows] = ~clipped
+    yr = q.clamp_(-bound, bound).mul_(a[:, rows] * reduction[:, rows] * step_out)
+    if sc is not None:
+        yr.mul_(sc.unsqueeze(1))
+    y[rows] = yr.sum(dim=0) if b is None else yr.sum(dim=0).add_(b)
+    return y, mask
+
+
 class _AnalogLinearFn(torch.autograd.Function):
     """Forward of :func:`analog_forward` plus digital scales and bias;
     straight-through backward."""
@@ -276,6 +370,12 @@ class _AnalogLinearFn(torch.autograd.Function):
         gen: torch.Generator | None,
         sum_tiles: bool,
     ) -> Tensor:
+        lib = _fused_lib(xp, w, s, sum_tiles)
+        if lib is not None:
+            out, mask = _fused_forward(lib, xp, w, scale, bias, s, gen)
+            ctx.save_for_backward(xp if w.requires_grad else None, w, scale, mask)
+            ctx.has_bias = bias is not None
+            return out
         q, row_factor, mask = analog_forward(xp, w, s, gen)
         y = q.mul_(row_factor)  # [n_in, N, out], scratch
         ctx.save_for_backward(xp if w.requires_grad else None, w, scale, mask)
