@@ -7,9 +7,15 @@ import torch
 from analora import seeds
 
 
-def test_derive_seed_is_stable_and_distinct() -> None:
-    assert seeds.derive_seed(1, "read", 3600.0) == seeds.derive_seed(1, "read", 3600.0)
-    assert seeds.derive_seed(1, "read", 3600.0) != seeds.derive_seed(1, "read", 3600.0, 0)
+def test_derive_seed_is_pinned_across_processes_and_versions() -> None:
+    # Literal values: a saved chip's seeds must not depend on the process
+    # (Python's salted hash()) or change between releases.
+    assert seeds.derive_seed(1, "read", 3600.0) == 8594447588583298235
+    assert seeds.derive_seed(1, "read", 3600.0, 0) == 1881152064202792405
+    layer = "bert.encoder.layer.0.attention.self.query"
+    assert seeds.derive_seed(0, "program", layer) == 3271542466295881519
+    assert seeds.derive_seed() == 1449310910991872227
+    assert seeds.derive_seed(1, "read", 3600) != seeds.derive_seed(1, "read", 3600.0)
 
 
 def test_parallel_normal_is_reproducible_and_standard() -> None:

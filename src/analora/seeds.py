@@ -27,9 +27,16 @@ def derive_seed(*parts: object) -> int:
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
-def generator(*parts: object) -> torch.Generator:
-    """A CPU torch generator seeded by :func:`derive_seed` of ``parts``."""
-    return torch.Generator().manual_seed(derive_seed(*parts))
+def generator(*parts: object, device: torch.device | str | None = None) -> torch.Generator:
+    """A torch generator on ``device`` (the CPU when None) seeded by
+    :func:`derive_seed` of ``parts``.
+
+    Each device type has its own generator (CPU: Mersenne Twister; CUDA:
+    Philox), so the same seed gives the same bits on the same device type and
+    the same distribution, but not the same bits, on another.
+    """
+    dev = torch.device("cpu") if device is None else torch.device(device)
+    return torch.Generator(device=dev).manual_seed(derive_seed(*parts))
 
 
 # Gaussian noise in parallel. torch's CPU ``normal_`` runs on one thread, and
@@ -57,13 +64,15 @@ def _executor() -> ThreadPoolExecutor:
 def normal_(out: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Fill a contiguous tensor with N(0, 1) draws, in place.
 
-    Small tensors draw straight from ``generator`` (the global RNG when None).
-    Large ones advance it by one draw, which seeds ``_CHUNKS`` child generators.
+    ``generator`` must be on ``out``'s device (the device's global RNG when
+    None). Small tensors, and tensors off the CPU (whose generators are
+    already parallel), draw straight from it. Large CPU ones advance it by
+    one draw, which seeds ``_CHUNKS`` child generators.
     """
     n = out.numel()
-    if n < _PARALLEL_MIN or not out.is_contiguous():
+    if n < _PARALLEL_MIN or not out.is_contiguous() or out.device.type != "cpu":
         return out.normal_(generator=generator)
-    parent = int(torch.randint(0, 2**62, (1,), generator=generator).item())
+    parent = int(torch.randint(0, 2**62, (1,), generator=generator, device=out.device).item())
     flat = out.view(-1)
     bounds = [n * k // _CHUNKS for k in range(_CHUNKS + 1)]
     gens = [torch.Generator().manual_seed(derive_seed(parent, k)) for k in range(_CHUNKS)]
@@ -82,6 +91,18 @@ def normal_(out: Tensor, generator: torch.Generator | None = None) -> Tensor:
     return out
 
 
-def randn(shape: tuple[int, ...] | torch.Size, generator: torch.Generator | None = None) -> Tensor:
-    """A new float32 tensor of N(0, 1) draws (see :func:`normal_`)."""
-    return normal_(torch.empty(shape), generator)
+def randn(
+    shape: tuple[int, ...] | torch.Size,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """A new float32 tensor of N(0, 1) draws (see :func:`normal_`) on
+    ``generator``'s device, or on ``device`` when no generator is given."""
+    if generator is not None:
+        if device is not None and torch.device(device).type != generator.device.type:
+            raise ValueError(
+                f"a generator on {generator.device} cannot fill a tensor on {device}: "
+                "create the generator on the tensor's device (seeds.generator(..., device=))"
+            )
+        device = generator.device
+    return normal_(torch.empty(shape, device=device), generator)

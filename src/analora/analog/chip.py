@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -49,14 +50,21 @@ def drift_readout(layer: AnalogLinear, w: Tensor, gen: torch.Generator) -> Tenso
     g = layer.geometry
     # Row k drives input k of every input chunk at once; chunks are separate
     # tiles with their own input scaling and ADCs, so they do not interact.
-    eye = torch.eye(g.chunk).unsqueeze(1).expand(g.chunk, g.n_in, g.chunk)  # [c, n_in, c]
-    q, row_factor, _ = analog_forward(eye, w, layer.settings, gen)
+    eye = torch.eye(g.chunk, device=w.device).unsqueeze(1).expand(g.chunk, g.n_in, g.chunk)
+    q, row_factor, _ = analog_forward(eye, w, layer.settings, gen)  # eye: [c, n_in, c]
     out = q * row_factor  # [n_in, c, out], normalised tile outputs
-    beta = torch.empty(g.n_in, g.n_out)
+    beta = torch.empty(g.n_in, g.n_out, device=w.device)
     for i, c in enumerate(g.in_sizes):
         for j, (o0, o1) in enumerate(g.out_bounds):
             beta[i, j] = pcm.drift_readout(out[i, :c, o0:o1])
     return beta
+
+
+def _update(h: Any, label: str, t: Tensor) -> None:
+    """Feed one tensor (from any device) into a hash, with its label, dtype and shape."""
+    t = t.detach().cpu().contiguous()
+    h.update(f"{label}:{t.dtype}:{tuple(t.shape)}\n".encode())
+    h.update(t.numpy().tobytes())
 
 
 @dataclass
@@ -79,6 +87,21 @@ class Chip:
         the hardware settings, the model fingerprint and the seed."""
         return self._hash(self.hardware.fingerprint())
 
+    def live_fingerprint(self) -> str:
+        """sha256 of what the chip holds *now*: the programmed state plus the
+        live tile weights and mapping scales of the model's analog layers
+        (the tensors the devices were programmed from). Unlike
+        :meth:`fingerprint`, it changes if anything writes those tensors
+        after programming, e.g. an optimiser given the analog weights."""
+        h = hashlib.sha256(self.fingerprint().encode())
+        for name, layer in self.layers():
+            for key, t in (
+                ("tile_weight", layer.tile_weight),
+                ("mapping_scale", layer.mapping_scale),
+            ):
+                _update(h, f"{name}.{key}", t)
+        return h.hexdigest()
+
     def state_fingerprint(self) -> str:
         """sha256 of the programmed state alone: what was written into the
         devices (and measured right after, e.g. the drift-compensation
@@ -92,10 +115,43 @@ class Chip:
         h.update(f"{head}|{self.model_fingerprint}|{self.seed}\n".encode())
         for layer in sorted(self.state):
             for key in sorted(self.state[layer]):
-                t = self.state[layer][key].contiguous()
-                h.update(f"{layer}.{key}:{t.dtype}:{tuple(t.shape)}\n".encode())
-                h.update(t.numpy().tobytes())
+                _update(h, f"{layer}.{key}", self.state[layer][key])
         return h.hexdigest()
+
+    # -- devices ----------------------------------------------------------------
+
+    def to(self, device: torch.device | str) -> Chip:
+        """Move the model and the programmed state to a torch ``device``
+        (in place; returns the chip). An installed read keeps its weights;
+        its forward-noise generator restarts on the new device (the same
+        seed gives other bits on another device type)."""
+        dev = torch.device(device)
+        self.model.to(dev)
+        self.state = {
+            name: {k: t.to(dev) for k, t in st.items()} for name, st in self.state.items()
+        }
+        reading = [layer for _, layer in self.layers() if layer.weight_source == "chip"]
+        if reading and self.age_s is not None and self.read_index is not None:
+            gen = generator(self.seed, "forward", self.age_s, self.read_index, device=dev)
+            for layer in reading:
+                layer.generator = gen
+        return self
+
+    @property
+    def tensor_device(self) -> torch.device:
+        """The torch device the programmed state lives on."""
+        for st in self.state.values():
+            for t in st.values():
+                return t.device
+        return torch.device("cpu")
+
+    def _state_on(self, name: str, device: torch.device) -> dict[str, Tensor]:
+        """Layer ``name``'s state, moved (once) to ``device`` if the model was
+        moved without the chip."""
+        st = self.state[name]
+        if any(t.device != device for t in st.values()):
+            st = self.state[name] = {k: t.to(device) for k, t in st.items()}
+        return st
 
     @property
     def report(self) -> ConversionReport:
@@ -123,19 +179,23 @@ class Chip:
         t_s = float(t_s)
         if not (math.isfinite(t_s) and t_s >= 0.0):
             raise ChipError(f"age t_s={t_s!r} is invalid: give finite seconds >= 0")
-        forward_gen = generator(self.seed, "forward", t_s, read_index)
+        forward_gens: dict[torch.device, torch.Generator] = {}
         for name, layer in self.layers():
-            st = self.state[name]
-            gen = generator(self.seed, "read", t_s, read_index, name)
+            dev = layer.tile_weight.device
+            if dev not in forward_gens:
+                forward_gens[dev] = generator(self.seed, "forward", t_s, read_index, device=dev)
+            st = self._state_on(name, dev)
+            gen = generator(self.seed, "read", t_s, read_index, name, device=dev)
             w = self.device.read(st, t_s, gen, layer.geometry.blocks)
             layer.chip_weight = w
             layer.drift_scale = None
             if self.hardware.drift_compensation.method == "global":
-                beta_t = drift_readout(layer, w, generator(self.seed, "gdc", t_s, read_index, name))
+                gdc = generator(self.seed, "gdc", t_s, read_index, name, device=dev)
+                beta_t = drift_readout(layer, w, gdc)
                 alpha = pcm.global_drift_compensation(st["gdc_reference"], beta_t)
                 layer.drift_scale = layer.geometry.per_tile_to_columns(alpha)
             layer.weight_source = "chip"
-            layer.generator = forward_gen
+            layer.generator = forward_gens[dev]
         self.age_s, self.read_index = t_s, read_index
         return self
 
@@ -248,15 +308,16 @@ def program(
     with torch.no_grad():
         for k, (name, layer) in enumerate(layers):
             w = layer.tile_weight.detach()
+            on = w.device
             blocks = layer.geometry.blocks
             st = dev.program(
-                w, layer.geometry.tile_max(w), generator(seed, "program", name), blocks
+                w, layer.geometry.tile_max(w), generator(seed, "program", name, device=on), blocks
             )
             st["mapping_scale"] = layer.mapping_scale.detach().clone()
             if hw.drift_compensation.method == "global":
                 w0 = dev.programmed_weights(st, blocks)
                 st["gdc_reference"] = drift_readout(
-                    layer, w0, generator(seed, "gdc-reference", name)
+                    layer, w0, generator(seed, "gdc-reference", name, device=on)
                 )
             state[name] = st
             if progress is not None:

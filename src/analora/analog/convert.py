@@ -173,7 +173,8 @@ def convert(
     report = ConversionReport(hardware=hardware.name, model_fingerprint=fingerprint)
     for name, module in targets:
         bias = getattr(module, "bias", None)
-        layer = AnalogLinear.from_digital(_digital_weight(module), bias, hardware)
+        weight = _digital_weight(module)
+        layer = AnalogLinear.from_digital(weight, bias, hardware).to(weight.device)
         layer.train(module.training)
         _set_submodule(model, name, layer)
         report.layers.append(
@@ -254,7 +255,12 @@ def digital_twin(model: nn.Module) -> nn.Module:
     for name, module in list(twin.named_modules()):
         if not isinstance(module, AnalogLinear):
             continue
-        linear = nn.Linear(module.in_features, module.out_features, bias=module.bias is not None)
+        linear = nn.Linear(
+            module.in_features,
+            module.out_features,
+            bias=module.bias is not None,
+            device=module.tile_weight.device,
+        )
         with torch.no_grad():
             linear.weight.copy_(module.digital_weight())
             if module.bias is not None:

@@ -45,7 +45,7 @@ def map_weight(weight: Tensor, geometry: TileGeometry, hw: HardwareConfig) -> tu
         if hw.mapping.clip_scope == "tile":
             std = geometry.tile_std(w)
         else:
-            std = torch.zeros(w.shape[0], w.shape[1], 1)
+            std = torch.zeros(w.shape[0], w.shape[1], 1, device=w.device)
             for i, c in enumerate(geometry.in_sizes):
                 std[i] = w[i, :, :c].std(dim=-1, keepdim=True)
         limit = sigma * std
@@ -62,7 +62,7 @@ def _range(w: Tensor, geometry: TileGeometry, mode: str) -> Tensor:
     elif mode == "tile":
         r = geometry.tile_max(w)
     else:
-        return torch.ones(w.shape[0], w.shape[1], 1)
+        return torch.ones(w.shape[0], w.shape[1], 1, device=w.device)
     return torch.where(r > 0, r, torch.ones_like(r))
 
 
@@ -159,7 +159,7 @@ class AnalogLinear(nn.Module):
                     if self._tile_max is None:
                         self._tile_max = self.geometry.tile_max(w)
                     w_max = self._tile_max
-                noise = seeds.randn(w.shape, self.generator).mul_(w_max * std)
+                noise = seeds.randn(w.shape, self.generator, w.device).mul_(w_max * std)
             return w + noise
         return w
 

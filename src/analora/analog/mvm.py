@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +38,7 @@ import torch
 from torch import Tensor
 
 from analora import seeds
+from analora.analog import fused
 from analora.hardware.config import HardwareConfig
 
 
@@ -87,22 +90,25 @@ def abs_max(x: Tensor) -> Tensor:
 _local = threading.local()
 
 
-def _scratch(role: str, shape: tuple[int, ...]) -> Tensor:
-    """A reusable per-thread buffer for intermediates that never leave the
-    forward pass. Fresh large tensors cost page faults on first touch (the CPU
-    allocator returns them to the OS), comparable to the arithmetic itself."""
+def _scratch(role: str, shape: tuple[int, ...], device: torch.device) -> Tensor:
+    """A reusable per-thread, per-device buffer for intermediates that never
+    leave the forward pass. Fresh large tensors cost page faults on first
+    touch (the CPU allocator returns them to the OS), comparable to the
+    arithmetic itself."""
     pool = getattr(_local, "pool", None)
     if pool is None:
         pool = _local.pool = {}
-    buf = pool.get(role)
-    if buf is None or buf.numel() < math.prod(shape):
-        buf = pool[role] = torch.empty(math.prod(shape))
-    return buf[: math.prod(shape)].view(shape)
+    key = (role, device)
+    size = math.prod(shape)
+    buf = pool.get(key)
+    if buf is None or buf.numel() < size:
+        buf = pool[key] = torch.empty(size, device=device)
+    return buf[:size].view(shape)
 
 
 def _dac_codes(x: Tensor, inv: Tensor | float, s: MVMSettings, reuse: bool = False) -> Tensor:
     """Input codes ``x * inv``, rounded and clamped by the DAC."""
-    codes = torch.mul(x, inv, out=_scratch("codes", tuple(x.shape))) if reuse else x * inv
+    codes = torch.mul(x, inv, out=_scratch("codes", tuple(x.shape), x.device)) if reuse else x * inv
     if s.input_step is not None:
         codes.round_()
         if s.clamp_input:
@@ -129,13 +135,21 @@ def _row_exceeds(q: Tensor, bound: float) -> Tensor:
 
 
 def analog_forward(
-    xp: Tensor, w: Tensor, s: MVMSettings, gen: torch.Generator | None = None
+    xp: Tensor,
+    w: Tensor,
+    s: MVMSettings,
+    gen: torch.Generator | None = None,
+    masked_bm: bool | None = None,
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """Raw tile outputs for packed inputs, without digital scales.
 
     Args:
         xp: ``[N, n_in, c]`` packed inputs.
-        w: ``[n_in, out, c]`` normalised effective weights.
+        w: ``[n_in, out, c]`` normalised effective weights, on ``xp``'s device.
+        gen: generator on that device (its global RNG when None).
+        masked_bm: bound management by masked rounds over all rows, without
+            reading anything back to the host but one flag per round (the
+            default off the CPU), instead of gathering the clipped rows.
     Returns:
         ``q`` ``[n_in, N, out]`` ADC codes, ``row_factor`` ``[n_in, N, 1]``
         such that the tile output is ``q * row_factor``, and a bool mask of
@@ -149,7 +163,7 @@ def analog_forward(
         a = abs_max(xp)  # [N, n_in, 1]
         a = torch.where(a > 0, a, torch.ones_like(a))
     else:
-        a = torch.ones(n, n_in, 1)
+        a = torch.ones(n, n_in, 1, device=xp.device)
     # [n_in, c, out] weights in ADC codes per DAC code.
     w_t = (w * (step_in / step_out) if step_in != step_out else w).transpose(1, 2)
     noise_codes = s.output_noise_std / step_out
@@ -157,7 +171,7 @@ def analog_forward(
 
     quantise = s.input_scaling or s.input_step is not None
     codes = _dac_codes(xp, 1.0 / (a * step_in), s, reuse=True) if quantise else xp
-    q = _scratch("q", (n_in, n, w.shape[1]))
+    q = _scratch("q", (n_in, n, w.shape[1]), xp.device)
     if noise_codes > 0.0:
         seeds.normal_(q, gen)  # one draw for all tiles: one parallel fill
     for i in range(n_in):
@@ -168,34 +182,177 @@ def analog_forward(
     if bound is None:
         return q, a * step_out, None
 
-    reduction = torch.ones_like(a)
+    tile = _Tiles(xp, w_t, a, s, gen, noise_codes, step_in)
     clipping = _row_exceeds(q, bound)  # [n_in, N]
-    if s.bound_management != "none":
-        r = 1.0
-        while r < s.bm_max_reduction and bool(clipping.any()):
-            r *= 2.0
-            for i in range(n_in):
-                rows = clipping[i]
-                if s.bound_management == "iterative-batch" and bool(rows.any()):
-                    rows = torch.ones_like(rows)
-                idx = rows.nonzero().squeeze(1)
-                if idx.numel() == 0:
-                    continue
-                c = _dac_codes(xp[idx, i], 1.0 / (a[i, idx] * (r * step_in)), s)
-                qi = torch.empty(len(idx), w.shape[1])
-                if noise_codes > 0.0:
-                    seeds.normal_(qi, gen)
-                _noisy_matmul(c, w_t[i], noise_codes, out=qi)
-                if s.output_step is not None:
-                    qi.round_()
-                q[i, idx] = qi
-                reduction[i, idx] = r
-                clipping[i, idx] = _row_exceeds(qi, bound)
+    masked = xp.device.type != "cpu" if masked_bm is None else masked_bm
+    if s.bound_management == "none":
+        reduction = torch.ones_like(a)
+    elif masked:
+        reduction = _bound_manage_masked(q, clipping, tile, bound)
+    else:
+        reduction = _bound_manage_gather(q, clipping, tile, bound)
     mask = None
-    if bool(clipping.any()):
+    if masked or bool(clipping.any()):
         mask = q.abs() <= bound
         q.clamp_(-bound, bound)
     return q, a.mul(reduction).mul_(step_out), mask
+
+
+@dataclass
+class _Tiles:
+    """What a bound-management round needs to re-run rows of a tile."""
+
+    xp: Tensor
+    w_t: Tensor
+    a: Tensor
+    s: MVMSettings
+    gen: torch.Generator | None
+    noise_codes: float
+    step_in: float
+
+    def run(self, i: int, rows: Tensor | slice, r: float | Tensor) -> Tensor:
+        """ADC codes of tile ``i`` for input ``rows`` at reduction ``r``."""
+        c = _dac_codes(self.xp[rows, i], 1.0 / (self.a[i, rows] * (r * self.step_in)), self.s)
+        qi = torch.empty(c.shape[0], self.w_t.shape[2], device=c.device)
+        if self.noise_codes > 0.0:
+            seeds.normal_(qi, self.gen)
+        _noisy_matmul(c, self.w_t[i], self.noise_codes, out=qi)
+        if self.s.output_step is not None:
+            qi.round_()
+        return qi
+
+
+def _bound_manage_gather(q: Tensor, clipping: Tensor, tile: _Tiles, bound: float) -> Tensor:
+    """Re-run only the clipped rows, gathered, doubling the reduction each
+    round (reads the clipped-row indices back to the host: cheapest on CPU).
+    Updates ``q`` and ``clipping`` in place; returns the reductions."""
+    reduction = torch.ones_like(tile.a)
+    r = 1.0
+    while r < tile.s.bm_max_reduction and bool(clipping.any()):
+        r *= 2.0
+        for i in range(q.shape[0]):
+            rows = clipping[i]
+            if tile.s.bound_management == "iterative-batch" and bool(rows.any()):
+                rows = torch.ones_like(rows)
+            idx = rows.nonzero().squeeze(1)
+            if idx.numel() == 0:
+                continue
+            qi = tile.run(i, idx, r)
+            q[i, idx] = qi
+            reduction[i, idx] = r
+            clipping[i, idx] = _row_exceeds(qi, bound)
+    return reduction
+
+
+def _bound_manage_masked(q: Tensor, clipping: Tensor, tile: _Tiles, bound: float) -> Tensor:
+    """The same rounds over all rows of a tile, keeping the new outputs of
+    the clipped rows only (``torch.where``): no index read back, one flag per
+    round. Costs a full tile re-run per round with clipping."""
+    reduction = torch.ones_like(tile.a)
+    r = 1.0
+    while r < tile.s.bm_max_reduction and bool(clipping.any()):
+        r *= 2.0
+        for i in range(q.shape[0]):
+            rows = clipping[i]
+            if tile.s.bound_management == "iterative-batch":
+                rows = rows.any().expand_as(rows)
+            qi = tile.run(i, slice(None), r)
+            keep = rows.unsqueeze(1)
+            q[i] = torch.where(keep, qi, q[i])
+            reduction[i] = torch.where(keep, r, reduction[i])
+            clipping[i] = rows & _row_exceeds(qi, bound)
+    return reduction
+
+
+_use_fused = threading.local()
+
+
+@contextmanager
+def fused_kernels(enabled: bool) -> Iterator[None]:
+    """Use (or not) the fused CPU kernels of :mod:`analora.analog.fused` in
+    this thread; they are used by default wherever they apply."""
+    before = getattr(_use_fused, "on", True)
+    _use_fused.on = enabled
+    try:
+        yield
+    finally:
+        _use_fused.on = before
+
+
+def _fused_lib(xp: Tensor, w: Tensor, s: MVMSettings, sum_tiles: bool) -> Any:
+    """The kernel library when the fused path applies to this call, else None."""
+    if not (getattr(_use_fused, "on", True) and sum_tiles and xp.device.type == "cpu"):
+        return None
+    if xp.dtype != torch.float32 or w.dtype != torch.float32:
+        return None
+    if s.bound_management not in ("none", "iterative"):
+        return None
+    return fused.load()
+
+
+def _fused_forward(
+    lib: Any,
+    xp: Tensor,
+    w: Tensor,
+    scale: Tensor | None,
+    bias: Tensor | None,
+    s: MVMSettings,
+    gen: torch.Generator | None,
+) -> tuple[Tensor, Tensor | None]:
+    """:func:`analog_forward` plus scales, tile sum and bias, with the fused
+    kernels: ``[N, out]`` outputs and the not-clipped mask (None if none
+    clipped). Statistically the same as the torch path; other bits (the
+    output noise comes from the kernel's counter-based generator)."""
+    step_in, step_out = s.input_step or 1.0, s.output_step or 1.0
+    n, n_in = xp.shape[0], xp.shape[1]
+    x = xp.contiguous()
+    if s.input_scaling or s.input_step is not None:
+        codes = _scratch("codes", tuple(x.shape), x.device)
+        lim = s.input_bound / s.input_step if s.clamp_input and s.input_step else None
+        quantise = s.input_step is not None
+        a = fused.dac(lib, x, step_in, s.input_scaling, quantise, lim, codes)
+    else:
+        codes, a = x, torch.ones(n, n_in, 1, device=x.device)
+    acc = _scratch("q", (n_in, n, w.shape[1]), x.device)
+    for i in range(n_in):  # in DAC codes x weights; the kernel turns them into ADC codes
+        torch.mm(codes[:, i], w[i].T, out=acc[i])
+    a = a.transpose(0, 1)  # [n_in, N, 1]
+    noise = s.output_noise_std / step_out
+    bound = None if s.output_bound is None else s.output_bound / step_out
+    seed = (
+        int(torch.randint(0, 2**62, (1,), generator=gen, device=x.device).item())
+        if noise > 0
+        else 0
+    )
+    y = torch.empty(n, w.shape[1], device=x.device)
+    flags = torch.empty(n_in, n, dtype=torch.uint8, device=x.device)
+    sc = None if scale is None else scale.detach().contiguous()
+    b = None if bias is None else bias.detach().contiguous()
+    rf = (a.squeeze(-1) * step_out).contiguous()  # [n_in, N] (a is a transposed view)
+    gain = step_in / step_out
+    flagged = fused.epilogue(
+        lib, acc, gain, rf, sc, b, noise, s.output_step is not None, bound, seed, y, flags
+    )
+    if not flagged or bound is None:
+        return y, None
+    clipping = flags.bool()
+    rows = clipping.any(dim=0).nonzero().squeeze(1)
+    reduction = torch.ones_like(a)
+    if s.bound_management != "none":
+        w_t = (w * gain).transpose(1, 2)
+        tile = _Tiles(xp, w_t, a, s, gen, noise, step_in)
+        reduction = _bound_manage_gather(acc, clipping, tile, bound)
+    q = acc[:, rows]  # [n_in, R, out] codes of the flagged rows
+    mask = None
+    clipped = q.abs() > bound
+    if bool(clipped.any()):
+        mask = torch.ones(n_in, n, w.shape[1], dtype=torch.bool, device=x.device)
+        mask[:, rows] = ~clipped
+    yr = q.clamp_(-bound, bound).mul_(a[:, rows] * reduction[:, rows] * step_out)
+    if sc is not None:
+        yr.mul_(sc.unsqueeze(1))
+    y[rows] = yr.sum(dim=0) if b is None else yr.sum(dim=0).add_(b)
+    return y, mask
 
 
 class _AnalogLinearFn(torch.autograd.Function):
@@ -213,6 +370,12 @@ class _AnalogLinearFn(torch.autograd.Function):
         gen: torch.Generator | None,
         sum_tiles: bool,
     ) -> Tensor:
+        lib = _fused_lib(xp, w, s, sum_tiles)
+        if lib is not None:
+            out, mask = _fused_forward(lib, xp, w, scale, bias, s, gen)
+            ctx.save_for_backward(xp if w.requires_grad else None, w, scale, mask)
+            ctx.has_bias = bias is not None
+            return out
         q, row_factor, mask = analog_forward(xp, w, s, gen)
         y = q.mul_(row_factor)  # [n_in, N, out], scratch
         ctx.save_for_backward(xp if w.requires_grad else None, w, scale, mask)
@@ -248,7 +411,7 @@ class _AnalogLinearFn(torch.autograd.Function):
             if n_in == 1:
                 grad_x = (g[0] @ ws[0]).unsqueeze(1)
             else:
-                grad_x = torch.empty(g.shape[1], n_in, w.shape[2])
+                grad_x = torch.empty(g.shape[1], n_in, w.shape[2], device=g.device)
                 for i in range(n_in):
                     torch.mm(g[i], ws[i], out=grad_x[:, i])
         if ctx.needs_input_grad[1] and xp is not None:

@@ -48,7 +48,7 @@ def save_chip(chip: Chip, out_dir: str | Path, overwrite: bool = False) -> Path:
         raise ChipError(f"{out} already holds {what}: pass --overwrite or choose another --out")
     with atomic_directory(out) as tmp:
         tensors = {
-            f"{layer}::{key}": t.contiguous()
+            f"{layer}::{key}": t.detach().cpu().contiguous()
             for layer, st in chip.state.items()
             for key, t in st.items()
         }

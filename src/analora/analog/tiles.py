@@ -87,7 +87,7 @@ class TileGeometry:
 
     @cached_property
     def out_tile_index(self) -> Tensor:
-        """``[out]``: the output chunk each output column belongs to."""
+        """``[out]``: the output chunk each output column belongs to (CPU)."""
         return torch.repeat_interleave(torch.arange(self.n_out), torch.tensor(self.out_sizes))
 
     @cached_property
@@ -101,12 +101,25 @@ class TileGeometry:
             start += c
         return idx
 
+    @cached_property
+    def _on_device(self) -> dict[tuple[str, torch.device], Tensor]:
+        return {}
+
+    def _index(self, name: str, device: torch.device) -> Tensor:
+        """Index tensor ``name`` on ``device``, copied there once."""
+        key = (name, device)
+        found = self._on_device.get(key)
+        if found is None:
+            found = self._on_device[key] = getattr(self, name).to(device)
+        return found
+
     def pack_weight(self, weight: Tensor) -> Tensor:
         """``[out, in]`` -> ``[n_in, out, c]`` (zero-padded)."""
         if self.n_in == 1:
             return weight.unsqueeze(0).clone()
         padded = torch.cat([weight, weight.new_zeros(weight.shape[0], 1)], dim=1)
-        return padded[:, self._gather_index].permute(1, 0, 2).contiguous()
+        idx = self._index("_gather_index", weight.device)
+        return padded[:, idx].permute(1, 0, 2).contiguous()
 
     def unpack_weight(self, packed: Tensor) -> Tensor:
         """``[n_in, out, c]`` -> ``[out, in]``."""
@@ -120,7 +133,7 @@ class TileGeometry:
         if self.is_even:
             return x.view(n, self.n_in, self.chunk)
         padded = torch.cat([x, x.new_zeros(n, 1)], dim=1)
-        return padded[:, self._gather_index]
+        return padded[:, self._index("_gather_index", x.device)]
 
     def unpack_input(self, packed: Tensor) -> Tensor:
         """``[N, n_in, c]`` -> ``[N, in]`` (drops padding)."""
@@ -130,7 +143,7 @@ class TileGeometry:
 
     def per_tile_to_columns(self, per_tile: Tensor) -> Tensor:
         """``[n_in, n_out]`` per-tile values -> ``[n_in, out]`` per column."""
-        return per_tile[:, self.out_tile_index]
+        return per_tile[:, self._index("out_tile_index", per_tile.device)]
 
     def tile_max(self, packed: Tensor) -> Tensor:
         """``[n_in, out, 1]``: max |w| of the tile each weight row sits on."""
@@ -142,7 +155,7 @@ class TileGeometry:
 
     def tile_std(self, packed: Tensor) -> Tensor:
         """``[n_in, out, 1]``: std (unbiased) of the real weights of each tile."""
-        out = torch.empty(self.n_in, self.n_out, dtype=packed.dtype)
+        out = torch.empty(self.n_in, self.n_out, dtype=packed.dtype, device=packed.device)
         for i, c in enumerate(self.in_sizes):
             for j, (o0, o1) in enumerate(self.out_bounds):
                 out[i, j] = packed[i, o0:o1, :c].std()

@@ -93,10 +93,10 @@ class PCMDevice:
         # dependent statistics are evaluated on the active devices only; at
         # G = 0 they are constants of the same formulas.
         g_active, _ = pcm.pair_conductances_uS(w.abs(), w_max, c.g_max_uS)
-        g_idle = torch.zeros(1)
+        g_idle = torch.zeros(1, device=w.device)
         # Two draws per device (programming noise, drift exponent), both fixed
         # for the device's life: [active prog, idle prog, active nu, idle nu].
-        normal = seeds.randn((4, *w.shape), generator)
+        normal = seeds.randn((4, *w.shape), generator, w.device)
 
         def program_one(g: Tensor, z_prog: Tensor, z_nu: Tensor) -> tuple[Tensor, Tensor]:
             sigma = pcm.programming_noise_std_uS(
@@ -109,8 +109,8 @@ class PCMDevice:
         gp_a, nu_a = program_one(g_active, normal[0], normal[2])
         gp_i, nu_i = program_one(g_idle, normal[1], normal[3])
         positive = w > 0
-        g_prog = torch.empty(2, *w.shape)
-        nu = torch.empty(2, *w.shape)
+        g_prog = torch.empty(2, *w.shape, device=w.device)
+        nu = torch.empty(2, *w.shape, device=w.device)
         torch.where(positive, gp_a, gp_i, out=g_prog[0])
         torch.where(positive, gp_i, gp_a, out=g_prog[1])
         torch.where(positive, nu_a, nu_i, out=nu[0])
@@ -128,7 +128,7 @@ class PCMDevice:
     ) -> Tensor:
         c = self.config
         g_prog = state["g_prog_uS"]
-        normal = seeds.randn(g_prog.shape, generator)
+        normal = seeds.randn(g_prog.shape, generator, g_prog.device)
         g_t = pcm.read_conductances_uS(
             g_prog, state["nu"], t_s, normal, c.g_max_uS, c.t0_s, c.t_read_s, c.read_noise_scale
         )

@@ -32,7 +32,7 @@ def pair_conductances_uS(
     """Target conductances of a differential pair: ``G+ = clamp(k w, 0, g_max)``,
     ``G- = clamp(-k w, 0, g_max)`` with ``k = g_max / w_max`` (w_max: the
     tile's max |w|, broadcastable to ``w``)."""
-    k = g_max_uS / torch.as_tensor(w_max, dtype=w.dtype).clamp(min=G_REL_FLOOR)
+    k = g_max_uS / torch.as_tensor(w_max, dtype=w.dtype, device=w.device).clamp(min=G_REL_FLOOR)
     scaled = w * k
     return scaled.clamp(0.0, g_max_uS), (-scaled).clamp(0.0, g_max_uS)
 

@@ -1,0 +1,212 @@
+"""C++ source of the fused CPU kernels (compiled on first use by
+:mod:`analora.analog.fused`; kept in a Python string so that it ships with the
+package as code).
+
+Two row-parallel kernels, called on row ranges ``[r0, r1)`` so that the
+caller splits the work over threads; every result depends on the row index
+only, never on the split:
+
+* ``analora_dac``: abs-max input scaling and the DAC in one pass (per row
+  ``a = max |x|`` (1 if 0 or off), ``codes = clamp(round(x / (a s_in)))``);
+* ``analora_epilogue``: everything after the GEMM in one pass: output noise
+  (Philox4x32-7 counters plus Box-Muller), ADC rounding, the bound check
+  (rows whose ADC saturates are flagged and their codes written back for
+  bound management), clamping, the digital scales, the partial-sum
+  reduction over input tiles and the bias.
+
+Philox4x32 with 7 rounds, the fewest its authors found to pass every test
+of TestU01's BigCrush (they recommend 10 for a safety margin; the noise here
+is a physical model, not cryptography): J. K. Salmon, M. A. Moraes, R. O. Dror, D. E. Shaw,
+"Parallel random numbers: as easy as 1, 2, 3", SC 2011 (constants of its
+Table 2 and reference implementation Random123). Box-Muller: G. E. P. Box,
+M. E. Muller, "A note on the generation of random normal deviates", Ann.
+Math. Stat. 29 (1958).
+"""
+
+SOURCE = r"""
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+// sin and cos of 2 pi u, u in [0, 1): half angle h = pi (u - 1/2) in
+// [-pi/2, pi/2) by Taylor polynomials (error < 1e-7), then sin 2h = 2 s c,
+// cos 2h = 1 - 2 s^2. The angle is shifted by pi, which leaves the
+// distribution of (cos, sin) unchanged. Polynomials vectorise; a libm sincos
+// does not.
+inline void sincos_2pi(float u, float* s_out, float* c_out) {
+  const float h = 3.14159265358979f * (u - 0.5f);
+  const float x2 = h * h;
+  float s = -2.5052108e-8f;
+  s = s * x2 + 2.7557319e-6f;
+  s = s * x2 - 1.9841270e-4f;
+  s = s * x2 + 8.3333333e-3f;
+  s = s * x2 - 1.6666667e-1f;
+  s = (s * x2 + 1.0f) * h;
+  float c = 2.0876757e-9f;
+  c = c * x2 - 2.7557319e-7f;
+  c = c * x2 + 2.4801587e-5f;
+  c = c * x2 - 1.3888889e-3f;
+  c = c * x2 + 4.1666667e-2f;
+  c = c * x2 - 0.5f;
+  c = c * x2 + 1.0f;
+  *s_out = 2.0f * s * c;
+  *c_out = 1.0f - 2.0f * s * s;
+}
+
+constexpr int kRounds = 7;  // Philox4x32-7: the fewest rounds that pass BigCrush
+constexpr int kPerDraw = 6;  // normals per 128-bit Philox output
+
+// z[0..n) ~ N(0, 1), n a multiple of kPerDraw: stream (row, tile) of key
+// `seed`. Each Philox output (four 32-bit words) gives three Box-Muller
+// pairs: radii from 24-bit uniforms (w0, w1, w2 >> 8), angles from one 24-bit
+// (w3 >> 8) and two 16-bit uniforms (the low bytes). Counter g feeds
+// z[k n/6 + g], k < 6, so that every store is contiguous; three simple
+// loops (words, then two passes of Box-Muller) each vectorise.
+// `words`: scratch of 4 n/6 entries.
+void normals(float* __restrict z, int64_t n, uint32_t row, uint32_t tile, uint64_t seed,
+             uint32_t* __restrict words) {
+  const uint32_t key0 = (uint32_t)seed, key1 = (uint32_t)(seed >> 32);
+  const int64_t G = n / kPerDraw;
+  uint32_t* __restrict w0 = words;
+  uint32_t* __restrict w1 = words + G;
+  uint32_t* __restrict w2 = words + 2 * G;
+  uint32_t* __restrict w3 = words + 3 * G;
+  for (int64_t g = 0; g < G; ++g) {
+    uint32_t c0 = (uint32_t)g, c1 = row, c2 = tile, c3 = 0u, k0 = key0, k1 = key1;
+#pragma GCC unroll 7
+    for (int r = 0; r < kRounds; ++r) {
+      const uint64_t p0 = (uint64_t)0xD2511F53u * c0;
+      const uint64_t p1 = (uint64_t)0xCD9E8D57u * c2;
+      const uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
+      const uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+      c1 = (uint32_t)p1;
+      c3 = (uint32_t)p0;
+      c0 = n0;
+      c2 = n2;
+      k0 += 0x9E3779B9u;
+      k1 += 0xBB67AE85u;
+    }
+    w0[g] = c0;
+    w1[g] = c1;
+    w2[g] = c2;
+    w3[g] = c3;
+  }
+  // Integer to float through int32: exact below 2^24, and it vectorises.
+  const float i24 = 1.0f / 16777216.0f, i16 = 1.0f / 65536.0f;
+  float* __restrict z0 = z;
+  float* __restrict z1 = z + G;
+  float* __restrict z2 = z + 2 * G;
+  float* __restrict z3 = z + 3 * G;
+  for (int64_t g = 0; g < G; ++g) {
+    const float ra = std::sqrt(-2.0f * std::log((float)(int32_t)((w0[g] >> 8) + 1) * i24));
+    const float rb = std::sqrt(-2.0f * std::log((float)(int32_t)((w1[g] >> 8) + 1) * i24));
+    const int32_t tb = (int32_t)(((w0[g] & 0xffu) << 8) | (w1[g] & 0xffu));
+    float sa, ca, sb, cb;
+    sincos_2pi((float)(int32_t)(w3[g] >> 8) * i24, &sa, &ca);
+    sincos_2pi((float)tb * i16, &sb, &cb);
+    z0[g] = ra * ca;
+    z1[g] = ra * sa;
+    z2[g] = rb * cb;
+    z3[g] = rb * sb;
+  }
+  float* __restrict z4 = z + 4 * G;
+  float* __restrict z5 = z + 5 * G;
+  for (int64_t g = 0; g < G; ++g) {
+    const float rc = std::sqrt(-2.0f * std::log((float)(int32_t)((w2[g] >> 8) + 1) * i24));
+    const int32_t tc = (int32_t)(((w2[g] & 0xffu) << 8) | (w3[g] & 0xffu));
+    float sc, cc;
+    sincos_2pi((float)tc * i16, &sc, &cc);
+    z4[g] = rc * cc;
+    z5[g] = rc * sc;
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+// x: [rows, c] contiguous (rows = N * n_in). a_out: [rows]. lim <= 0: no clamp.
+void analora_dac(const float* x, int64_t c, float step, int scaling, int quantise, float lim,
+                 float* codes, float* a_out, int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const float* xr = x + r * c;
+    float* cr = codes + r * c;
+    float a = 1.0f;
+    if (scaling) {
+      float mx = 0.0f;
+      for (int64_t k = 0; k < c; ++k) mx = std::fmax(mx, std::fabs(xr[k]));
+      a = mx > 0.0f ? mx : 1.0f;
+    }
+    a_out[r] = a;
+    const float inv = 1.0f / (a * step);
+    for (int64_t k = 0; k < c; ++k) cr[k] = xr[k] * inv;
+    if (quantise) {
+      for (int64_t k = 0; k < c; ++k) cr[k] = std::nearbyint(cr[k]);
+      if (lim > 0.0f)
+        for (int64_t k = 0; k < c; ++k) cr[k] = std::fmin(std::fmax(cr[k], -lim), lim);
+    }
+  }
+}
+
+// acc: [n_in, N, out] GEMM results (contiguous), times gain in ADC codes; rf: [n_in, N]
+// row factors (a * s_out); scale: [n_in, out] or null; bias: [out] or null;
+// bound <= 0: no ADC range. Writes y [N, out] and flags [n_in, N]; a row
+// with any flagged tile gets its codes (all tiles) written back into acc.
+// Returns the number of such rows in [r0, r1).
+int64_t analora_epilogue(float* acc, int64_t n_in, int64_t N, int64_t out, float gain,
+                         const float* rf, const float* scale, const float* bias, float noise,
+                         int round_adc,
+                         float bound, uint64_t seed, float* y, uint8_t* flags, int64_t r0,
+                         int64_t r1) {
+  const int64_t padded = (out + kPerDraw - 1) / kPerDraw * kPerDraw;
+  std::vector<float> z(padded), q((size_t)(n_in * out));
+  std::vector<uint32_t> words(4 * padded / kPerDraw);
+  int64_t flagged = 0;
+  for (int64_t n = r0; n < r1; ++n) {
+    bool any = false;
+    for (int64_t i = 0; i < n_in; ++i) {
+      const float* a = acc + (i * N + n) * out;
+      float* qi = q.data() + i * out;
+      if (noise > 0.0f) {
+        normals(z.data(), padded, (uint32_t)n, (uint32_t)i, seed, words.data());
+        for (int64_t o = 0; o < out; ++o) qi[o] = a[o] * gain + noise * z[o];
+      } else {
+        for (int64_t o = 0; o < out; ++o) qi[o] = a[o] * gain;
+      }
+      if (round_adc)
+        for (int64_t o = 0; o < out; ++o) qi[o] = std::nearbyint(qi[o]);
+      if (bound > 0.0f) {
+        float mx = 0.0f;
+        for (int64_t o = 0; o < out; ++o) mx = std::fmax(mx, std::fabs(qi[o]));
+        flags[i * N + n] = mx > bound;
+        any = any || mx > bound;
+      }
+    }
+    if (any) {  // codes before clamping: bound management re-runs the row
+      ++flagged;
+      for (int64_t i = 0; i < n_in; ++i)
+        std::memcpy(acc + (i * N + n) * out, q.data() + i * out, sizeof(float) * out);
+    }
+    float* yn = y + n * out;
+    for (int64_t o = 0; o < out; ++o) yn[o] = bias ? bias[o] : 0.0f;
+    for (int64_t i = 0; i < n_in; ++i) {
+      float* qi = q.data() + i * out;
+      const float r = rf[i * N + n];
+      if (bound > 0.0f)
+        for (int64_t o = 0; o < out; ++o) qi[o] = std::fmin(std::fmax(qi[o], -bound), bound);
+      if (scale) {
+        const float* s = scale + i * out;
+        for (int64_t o = 0; o < out; ++o) yn[o] += qi[o] * r * s[o];
+      } else {
+        for (int64_t o = 0; o < out; ++o) yn[o] += qi[o] * r;
+      }
+    }
+  }
+  return flagged;
+}
+
+}  // extern "C"
+"""

@@ -1,0 +1,247 @@
+"""Fused CPU kernels for the analog MVM, compiled once and cached.
+
+The analog forward's per-element work around the GEMM (abs-max scaling and
+the DAC before it; output noise, ADC, bound check, clamping, digital scales,
+tile sum and bias after it) is memory-bound: done as separate torch
+operations it reads and writes every output many times, and torch's CPU
+normal generator is itself slower than the rest. The kernels in
+:mod:`analora.analog._fused_source` do each side in one pass, with counter
+based noise (Philox4x32-10), so results do not depend on the number of
+threads.
+
+They are compiled with the system C++ compiler (``$CXX`` or ``c++``) into a
+shared library the first time they are needed (a few seconds) and cached
+under ``$ANALORA_CACHE_DIR`` (default ``~/.cache/analora``), keyed by the
+source, the flags, the compiler and the CPU. Without a compiler, on another
+device or with ``ANALORA_FUSED=0`` the engine takes the unfused torch path
+(logged once).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from analora.analog._fused_source import SOURCE
+
+log = logging.getLogger(__name__)
+
+# -O3 and -ffast-math let the Box-Muller loop vectorise through glibc's
+# vector math library (libmvec); fast-math is not passed to the link step,
+# so the process's floating-point mode is left alone.
+FLAGS = ("-O3", "-march=native", "-ffast-math", "-fPIC", "-shared", "-std=c++17")
+LIBS = ("-lmvec", "-lm")
+
+_lock = threading.Lock()
+_lib: ctypes.CDLL | None = None
+_tried = False
+_pool: ThreadPoolExecutor | None = None
+_pool_key: tuple[int, int] = (-1, 0)
+
+
+def enabled() -> bool:
+    """Whether the fused kernels may be used (``ANALORA_FUSED`` not 0/off)."""
+    return os.environ.get("ANALORA_FUSED", "1").lower() not in ("0", "off", "false", "no")
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("ANALORA_CACHE_DIR") or Path.home() / ".cache" / "analora"
+    return Path(root) / "kernels"
+
+
+def _cpu_id() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return line
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _compiler() -> str | None:
+    cxx = os.environ.get("CXX") or "c++"
+    return shutil.which(cxx)
+
+
+def library_path(cxx: str) -> Path:
+    version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
+    key = hashlib.sha256("\0".join([SOURCE, *FLAGS, *LIBS, version, _cpu_id()]).encode())
+    return cache_dir() / f"analora_fused_{key.hexdigest()[:16]}.so"
+
+
+def _build(cxx: str, target: Path) -> None:
+    """Compile into a temporary file beside ``target``, then rename (atomic)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        src = Path(tmp) / "fused.cpp"
+        src.write_text(SOURCE)
+        out = Path(tmp) / target.name
+        proc = subprocess.run(
+            [cxx, *FLAGS, str(src), "-o", str(out), *LIBS], capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed")
+        os.replace(out, target)
+
+
+def load() -> ctypes.CDLL | None:
+    """The compiled kernels (building them on first use), or None with one
+    logged warning if they cannot be built or are disabled."""
+    global _lib, _tried
+    if _tried:
+        return _lib
+    with _lock:
+        if _tried:
+            return _lib
+        try:
+            if not enabled():
+                raise RuntimeError("ANALORA_FUSED=0")
+            cxx = _compiler()
+            if cxx is None:
+                raise RuntimeError("no C++ compiler (set CXX)")
+            path = library_path(cxx)
+            if not path.exists():
+                log.info("compiling the fused analog kernels into %s", path)
+                _build(cxx, path)
+            _lib = _bind(ctypes.CDLL(str(path)))
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            log.warning("fused analog kernels unavailable (%s): using the torch path", exc)
+            _lib = None
+        _tried = True
+    return _lib
+
+
+def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
+    p, i64, f32, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_int
+    lib.analora_dac.argtypes = [p, i64, f32, i32, i32, f32, p, p, i64, i64]
+    lib.analora_dac.restype = None
+    lib.analora_epilogue.argtypes = [
+        *(p, i64, i64, i64, f32, p, p, p, f32, i32, f32, ctypes.c_uint64, p, p, i64, i64)
+    ]
+    lib.analora_epilogue.restype = i64
+    return lib
+
+
+def reset() -> None:
+    """Forget the loaded library (tests: rebuild, or retry after a change)."""
+    global _lib, _tried
+    with _lock:
+        _lib, _tried = None, False
+
+
+def _split(n: int) -> list[tuple[int, int]]:
+    parts = max(1, min(torch.get_num_threads(), n // 64 or 1))
+    return [(n * k // parts, n * (k + 1) // parts) for k in range(parts)]
+
+
+def _run(fn: Any, args: tuple[object, ...], n: int) -> list[int]:
+    """Call ``fn(*args, r0, r1)`` over row ranges of ``n`` rows on the
+    threads torch may use (ctypes releases the GIL during the call)."""
+    global _pool, _pool_key
+    ranges = _split(n)
+    if len(ranges) == 1:
+        return [fn(*args, 0, n)]
+    key = (os.getpid(), len(ranges))
+    pool = _pool
+    if pool is None or _pool_key != key:
+        if pool is not None and _pool_key[0] == os.getpid():
+            pool.shutdown(wait=False)
+        pool = _pool = ThreadPoolExecutor(len(ranges) - 1, thread_name_prefix="analora-k")
+        _pool_key = key
+    futures = [pool.submit(partial(fn, *args, r0, r1)) for r0, r1 in ranges[1:]]
+    first = fn(*args, *ranges[0])
+    return [first, *(f.result() for f in futures)]
+
+
+def _check(*tensors: Tensor | None) -> None:
+    """The kernels read raw pointers: refuse anything but contiguous float32
+    CPU tensors (rather than reading the wrong memory)."""
+    for t in tensors:
+        if t is not None and not (
+            t.device.type == "cpu" and t.dtype == torch.float32 and t.is_contiguous()
+        ):
+            raise ValueError(
+                f"fused kernels take contiguous float32 CPU tensors, not {t.dtype} on "
+                f"{t.device} (contiguous={t.is_contiguous()})"
+            )
+
+
+def _ptr(t: Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+def dac(
+    lib: ctypes.CDLL,
+    x: Tensor,
+    step: float,
+    scaling: bool,
+    quantise: bool,
+    limit: float | None,
+    codes: Tensor,
+) -> Tensor:
+    """Fill ``codes`` (shape of the contiguous ``x``, last dim ``c``) with DAC
+    codes; return the per-row abs-max ``a`` (shape ``x.shape[:-1] + (1,)``)."""
+    c = x.shape[-1]
+    rows = x.numel() // c
+    a = torch.empty(*x.shape[:-1], 1, device=x.device)
+    _check(x, codes, a)
+    lim = -1.0 if limit is None else limit
+    args = (x.data_ptr(), c, step, int(scaling), int(quantise), lim, codes.data_ptr(), a.data_ptr())
+    _run(lib.analora_dac, args, rows)
+    return a
+
+
+def epilogue(
+    lib: ctypes.CDLL,
+    acc: Tensor,
+    gain: float,
+    row_factor: Tensor,
+    scale: Tensor | None,
+    bias: Tensor | None,
+    noise: float,
+    round_adc: bool,
+    bound: float | None,
+    seed: int,
+    y: Tensor,
+    flags: Tensor,
+) -> int:
+    """``y = sum_i clamp(round(gain acc_i + noise z)) row_factor_i scale_i + bias``
+    for contiguous ``acc`` ``[n_in, N, out]``; flags ``[n_in, N]`` the tiles
+    of rows whose ADC saturated (their codes written back into ``acc``).
+    Returns the number of rows with a flag."""
+    n_in, n, out = acc.shape
+    _check(acc, row_factor, scale, bias, y)
+    if flags.dtype != torch.uint8 or not flags.is_contiguous() or flags.device.type != "cpu":
+        raise ValueError("flags must be a contiguous uint8 CPU tensor")
+    args = (
+        acc.data_ptr(),
+        n_in,
+        n,
+        out,
+        gain,
+        row_factor.data_ptr(),
+        _ptr(scale),
+        _ptr(bias),
+        noise,
+        int(round_adc),
+        -1.0 if bound is None else bound,
+        seed,
+        y.data_ptr(),
+        flags.data_ptr(),
+    )
+    return sum(_run(lib.analora_epilogue, args, n))

@@ -1,0 +1,133 @@
+"""The fused CPU kernels against the torch path: same statistics (not the
+same bits: the kernels draw their output noise from Philox counters), same
+bits on any thread count, and a logged fallback without a compiler."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from analora import load_hardware, seeds
+from analora.analog import AnalogLinear, fused
+from analora.analog.mvm import fused_kernels
+
+needs_kernels = pytest.mark.skipif(fused.load() is None, reason="no C++ compiler")
+
+
+def _layer(
+    bits: int, out: int = 384, inp: int = 1030, weight_noise: float = 0.067
+) -> tuple[AnalogLinear, torch.Tensor]:
+    g = torch.Generator().manual_seed(bits)
+    w = torch.randn(out, inp, generator=g) * 0.05
+    over = {
+        "converters.dac_bits": bits,
+        "converters.adc_bits": bits,
+        "training.weight_noise_std": weight_noise,
+    }
+    layer = AnalogLinear.from_digital(
+        w, torch.randn(out, generator=g), load_hardware("paper-pcm", over)
+    )
+    return layer.eval(), torch.randn(2048, inp, generator=g)
+
+
+def _errors(layer: AnalogLinear, x: torch.Tensor, use_fused: bool) -> torch.Tensor:
+    ideal = x @ layer.digital_weight().T + layer.bias
+    layer.generator = seeds.generator("fused-test")
+    with torch.no_grad(), fused_kernels(use_fused):
+        return (layer(x) - ideal).flatten()
+
+
+@needs_kernels
+@pytest.mark.parametrize("bits", [8, 6])
+def test_fused_and_torch_paths_have_the_same_statistics(bits: int) -> None:
+    layer, x = _layer(bits)
+    e_torch, e_fused = _errors(layer, x, False), _errors(layer, x, True)
+    assert not torch.equal(e_torch, e_fused)  # really two paths
+    n = e_torch.numel()
+    sd = e_torch.std().item()
+    assert abs(e_fused.std().item() / sd - 1) < 0.01
+    assert abs(e_fused.mean().item() - e_torch.mean().item()) < 5 * sd / n**0.5
+    # Tails: the fraction beyond 2.5 sigma of the error (noise, DAC and ADC).
+    tail = [(e.abs() > 2.5 * sd).float().mean().item() for e in (e_torch, e_fused)]
+    assert abs(tail[0] - tail[1]) < 0.1 * tail[0]
+
+
+@needs_kernels
+def test_fused_output_noise_is_standard_normal() -> None:
+    # Without quantisation and weights, the output is the noise alone.
+    hw = load_hardware("paper-pcm", {"converters.dac_bits": None, "converters.adc_bits": None})
+    layer = AnalogLinear.from_digital(torch.zeros(600, 64), None, hw).eval()
+    layer.generator = seeds.generator("z")
+    with torch.no_grad():
+        z = (layer(torch.ones(2000, 64)) / hw.periphery.output_noise_std).flatten()
+    assert abs(z.mean().item()) < 0.005 and abs(z.std().item() - 1) < 0.005
+    assert abs((z**4).mean().item() - 3) < 0.05  # Gaussian kurtosis
+    assert abs((z.abs() > 3).float().mean().item() - 0.0027) < 0.0004
+
+
+@needs_kernels
+def test_fused_bits_do_not_depend_on_threads_and_follow_the_seed() -> None:
+    layer, x = _layer(8)
+    threads = torch.get_num_threads()
+    outs = []
+    try:
+        for t in (1, 2, 1):
+            torch.set_num_threads(t)
+            layer.generator = seeds.generator("t", 1 if len(outs) < 2 else 2)
+            with torch.no_grad():
+                outs.append(layer(x))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(outs[0], outs[1]) and not torch.equal(outs[0], outs[2])
+
+
+@needs_kernels
+def test_fused_training_gradients_match_the_torch_path() -> None:
+    layer, x = _layer(8, out=300, inp=600, weight_noise=0.0)
+    layer.train()
+    r = torch.randn(64, 300, generator=torch.Generator().manual_seed(0))
+    grads, outs = [], []
+    for use_fused in (False, True):
+        xr = x[:64].clone().requires_grad_(True)
+        with fused_kernels(use_fused):
+            y = layer(xr)
+        (y * r).sum().backward()
+        grads.append(xr.grad)
+        outs.append(y.detach())
+    # Straight-through: dy/dx = w * scales on both paths; only the noise differs.
+    assert not torch.equal(outs[0], outs[1])
+    assert torch.allclose(grads[0], grads[1], atol=1e-5)
+
+
+def test_without_a_compiler_the_torch_path_runs_and_says_so_once(
+    monkeypatch, tmp_path, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("CXX", "no-such-compiler-xyz")
+    monkeypatch.setenv("ANALORA_CACHE_DIR", str(tmp_path))
+    fused.reset()
+    try:
+        layer, x = _layer(8, out=64, inp=64)
+        with caplog.at_level(logging.WARNING, logger="analora.analog.fused"):
+            y1, y2 = layer(x[:8, :64]), layer(x[:8, :64])
+        assert fused.load() is None and y1.shape == y2.shape == (8, 64)
+        warnings = [r for r in caplog.records if "using the torch path" in r.message]
+        assert len(warnings) == 1 and "no C++ compiler" in warnings[0].message
+    finally:
+        monkeypatch.undo()
+        fused.reset()
+
+
+def test_kernels_build_into_the_cache(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    if fused._compiler() is None:
+        pytest.skip("no C++ compiler")
+    monkeypatch.setenv("ANALORA_CACHE_DIR", str(tmp_path))
+    fused.reset()
+    try:
+        assert fused.load() is not None
+        built = list((tmp_path / "kernels").glob("analora_fused_*.so"))
+        assert len(built) == 1 and not list((tmp_path / "kernels").glob("tmp*"))
+    finally:
+        monkeypatch.undo()
+        fused.reset()
