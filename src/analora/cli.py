@@ -63,11 +63,11 @@ def cmd_chip_program(args: argparse.Namespace) -> int:
 
 
 def cmd_chip_info(args: argparse.Namespace) -> int:
-    """Show a saved chip: tiles, parameters, fingerprint (checks its checksum)."""
-    from analora.analog.store import read_chip_meta, verify_checksum
+    """Show a saved chip: tiles, parameters, fingerprint (verified as 'chip read' does)."""
+    from analora.analog.store import read_chip_meta, verify_chip
 
     meta = read_chip_meta(args.chip_dir)
-    verify_checksum(args.chip_dir, meta)
+    verify_chip(args.chip_dir, meta)
     rep = meta.get("report", {})
     if args.json:
         print(

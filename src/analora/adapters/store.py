@@ -169,7 +169,7 @@ def check_config_matches_weights(adapter_dir: str | Path) -> None:
     config = _read_lora_config(d / CONFIG)
     shapes = safetensors_shapes(d / WEIGHTS)
     ranks = config.get("rank_pattern") or {}
-    modules = {}
+    modules: dict[str, set[int]] = {}
     for key, shape in shapes.items():
         m = re.fullmatch(r"(?:base_model\.model\.)?(.+)\.lora_([AB])\.weight", key)
         if m is None:

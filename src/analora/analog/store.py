@@ -5,6 +5,12 @@ keyed ``<layer>::<name>``) and ``chip.json`` (format, hardware config, model
 fingerprint, seed, device, chip fingerprint, package versions and the sha256
 of the tensor file). Writes are atomic: both files go to a temporary sibling
 directory that replaces the target in one rename.
+
+:func:`verify_chip` checks everything a chip directory can show without its
+model (checksum, hardware config, the tensors each layer must have and their
+shapes, recomputed from the recorded layer sizes and tile size, and the chip
+fingerprint recomputed from the tensors); ``chip info`` and :func:`load_chip`
+both run it, and loading adds the checks against the model.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from torch import Tensor, nn
 
 from analora.analog.chip import Chip
 from analora.analog.convert import analog_layers, conversion_report, convert
+from analora.analog.tiles import TileGeometry
 from analora.errors import AnaloraError, ChipError, ConfigError
 from analora.files import atomic_directory, read_json, sha256_file
 from analora.hardware.config import HardwareConfig
@@ -126,6 +133,118 @@ def verify_checksum(chip_dir: str | Path, meta: dict[str, Any]) -> None:
         )
 
 
+def expected_state_shapes(
+    device: str, geometry: TileGeometry, drift_compensation: bool
+) -> tuple[dict[str, tuple[int, ...]], bool]:
+    """(tensors and shapes one programmed layer holds, whether that is all of
+    them). Complete for analora's own device models
+    (:mod:`analora.hardware.devices`); for another device model only the
+    tensors the chip itself adds are known."""
+    g = geometry
+    packed = (g.n_in, g.out_features, g.chunk)
+    shapes: dict[str, tuple[int, ...]] = {"mapping_scale": (g.n_in, g.out_features)}
+    if drift_compensation:
+        shapes["gdc_reference"] = (g.n_in, g.n_out)
+    if device == "pcm":
+        pcm = {"g_prog_uS": (2, *packed), "nu": (2, *packed), "w_max": (*packed[:2], 1)}
+        return shapes | pcm, True
+    if device == "ideal":
+        return shapes | {"w": packed}, True
+    return shapes, False
+
+
+def check_state_shapes(
+    where: str,
+    layer: str,
+    state: dict[str, Tensor],
+    expected: tuple[dict[str, tuple[int, ...]], bool],
+) -> None:
+    """Raise :class:`ChipError` unless ``state`` holds the expected float32
+    tensors with the expected shapes (and no others, when that list is complete)."""
+    shapes, complete = expected
+    fix = "the chip is damaged or forged; re-program it"
+    if not set(shapes) <= set(state) or (complete and set(state) != set(shapes)):
+        raise ChipError(
+            f"layer {layer} of the chip in {where} holds tensors {sorted(state)}, expected "
+            f"{sorted(shapes)}: {fix}"
+        )
+    for key, want in sorted(shapes.items()):
+        t = state[key]
+        if t.dtype != torch.float32 or tuple(t.shape) != want:
+            dtype = str(t.dtype).removeprefix("torch.")
+            raise ChipError(
+                f"tensor {key} of layer {layer} of the chip in {where} is {dtype} "
+                f"{tuple(t.shape)}, expected float32 {want}: {fix}"
+            )
+
+
+def _read_state(tensor_path: Path) -> dict[str, dict[str, Tensor]]:
+    try:
+        flat = load_file(str(tensor_path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ChipError(f"{tensor_path} is unreadable ({exc}): re-program the chip") from None
+    state: dict[str, dict[str, Tensor]] = {}
+    for key, t in flat.items():
+        layer_key, _, tensor_name = key.partition("::")
+        state.setdefault(layer_key, {})[tensor_name] = t
+    return state
+
+
+def verify_chip(
+    chip_dir: str | Path, meta: dict[str, Any]
+) -> tuple[HardwareConfig, dict[str, dict[str, Tensor]]]:
+    """Everything a chip directory can show without its model: the tensor
+    file's checksum, the hardware config, the layers' tensors and shapes
+    against the recorded layer sizes, and the chip fingerprint recomputed from
+    the tensors. Returns the hardware config and the programmed state."""
+    d = Path(chip_dir)
+    verify_checksum(d, meta)
+    try:
+        hardware = HardwareConfig.from_dict(meta["hardware"])
+    except (ConfigError, TypeError, AttributeError) as exc:
+        raise ChipError(f"{d / META} has an invalid hardware config ({exc})") from None
+    state = _read_state(d / TENSORS)
+    recorded = {
+        entry.get("name"): entry
+        for entry in meta.get("report", {}).get("layers", [])
+        if isinstance(entry, dict)
+    }
+    listed = meta.get("layers", list(recorded))
+    if set(state) != set(listed) or set(state) != set(recorded):
+        raise ChipError(
+            f"the chip in {d} holds tensors of other layers than {META} lists: "
+            "the chip is damaged or forged; re-program it"
+        )
+    gdc = hardware.drift_compensation.method == "global"
+    tile = hardware.tile
+    for name, st in state.items():
+        entry = recorded[name]
+        try:
+            geometry = TileGeometry.for_layer(
+                int(entry["in_features"]),
+                int(entry["out_features"]),
+                tile.max_inputs,
+                tile.max_outputs,
+            )
+        except (KeyError, TypeError, ValueError):
+            raise ChipError(
+                f"{d / META} has no sizes for layer {name}: re-program the chip"
+            ) from None
+        expected = expected_state_shapes(meta.get("device", hardware.device.model), geometry, gdc)
+        check_state_shapes(str(d), name, st, expected)
+    chip = Chip(
+        model=nn.Module(),
+        hardware=hardware,
+        seed=int(meta["seed"]),
+        model_fingerprint=meta["model_fingerprint"],
+        device=make_device(hardware.device),
+        state=state,
+    )
+    if chip.fingerprint() != meta["fingerprint"]:
+        raise ChipError(f"the chip in {d} does not match its fingerprint: re-program the chip")
+    return hardware, state
+
+
 def load_chip(
     chip_dir: str | Path,
     model: nn.Module,
@@ -141,12 +260,7 @@ def load_chip(
     """
     d = Path(chip_dir)
     meta = read_chip_meta(d)
-    tensor_path = d / TENSORS
-    verify_checksum(d, meta)
-    try:
-        hardware = HardwareConfig.from_dict(meta["hardware"])
-    except ConfigError as exc:
-        raise ChipError(f"{d / META} has an invalid hardware config ({exc})") from None
+    hardware, state = verify_chip(d, meta)
     rep = conversion_report(model)
     if rep is None:
         layers = meta.get("report", {}).get("layers", [])
@@ -168,21 +282,18 @@ def load_chip(
             f"{meta['model_fingerprint'][:12]} != {rep.model_fingerprint[:12]}): load the model "
             f"it was programmed from ({meta.get('model_name_or_path')})"
         )
-    try:
-        flat = load_file(str(tensor_path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ChipError(f"{tensor_path} is unreadable ({exc}): re-program the chip") from None
-    state: dict[str, dict[str, Tensor]] = {}
-    for key, t in flat.items():
-        layer_key, _, tensor_name = key.partition("::")
-        state.setdefault(layer_key, {})[tensor_name] = t
     names = {n for n, _ in analog_layers(model)}
     if set(state) != names:
         raise ChipError(
             f"the chip in {d} maps other layers than this model: "
             "load the model it was programmed from"
         )
+    gdc = hardware.drift_compensation.method == "global"
     for layer_name, layer in analog_layers(model):
+        expected = expected_state_shapes(
+            meta.get("device", hardware.device.model), layer.geometry, gdc
+        )
+        check_state_shapes(str(d), layer_name, state[layer_name], expected)
         if not torch.equal(state[layer_name]["mapping_scale"], layer.mapping_scale):
             raise ChipError(
                 f"layer {layer_name} of the chip in {d} was mapped differently: re-program the chip"
