@@ -66,6 +66,7 @@ def load_model(spec: str, model_class: str = "base", **kwargs: Any) -> nn.Module
             f"{did_you_mean(model_class, MODEL_CLASSES)}"
         )
     import transformers
+    from safetensors import SafetensorError
 
     from analora.hub import hub_reachable, offline_mode
 
@@ -81,7 +82,12 @@ def load_model(spec: str, model_class: str = "base", **kwargs: Any) -> nn.Module
     try:
         with offline_mode() if offline else contextlib.nullcontext():
             model = auto.from_pretrained(source, **kwargs)
-    except (OSError, ValueError) as exc:
+    except SafetensorError as exc:
+        raise ModelLoadError(
+            f"the weights in {source} are damaged or incomplete ({str(exc)[:120]}): "
+            "copy the model directory again"
+        ) from None
+    except (OSError, ValueError, RuntimeError, EOFError) as exc:
         if source == spec and not Path(spec).exists():
             raise ModelLoadError(
                 f"could not load {spec!r} from the Hugging Face Hub (unreachable or unknown id: "

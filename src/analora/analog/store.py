@@ -370,6 +370,7 @@ def save_analog_model(
             "model_fingerprint": fingerprint,
             "versions": package_versions(),
             "tensors_sha256": sha256_file(tmp / ANALOG_TENSORS),
+            "files_sha256": {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()},
         }
         (tmp / ANALOG_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return out
@@ -390,15 +391,27 @@ def load_analog_model(model_dir: str | Path) -> nn.Module:
     if meta.get("format") != ANALOG_FORMAT or meta.get("model_class") not in MODEL_CLASSES:
         raise AnaloraError(f"{d / ANALOG_META} is not an {ANALOG_FORMAT} file: {fix}")
     path = d / ANALOG_TENSORS
-    if not path.is_file() or sha256_file(path) != meta["tensors_sha256"]:
-        raise AnaloraError(
-            f"{path} is missing or does not match its checksum: retrain or recopy it"
-        )
+    # Every file for models saved with files_sha256; the tensors for older ones.
+    listed = meta.get("files_sha256") or {ANALOG_TENSORS: meta.get("tensors_sha256")}
+    if not isinstance(listed, dict) or ANALOG_TENSORS not in listed:
+        raise AnaloraError(f"{d / ANALOG_META} lists no checksum of {ANALOG_TENSORS}: {fix}")
+    for name, digest in sorted(listed.items()):
+        if not (d / name).is_file() or sha256_file(d / name) != digest:
+            raise AnaloraError(
+                f"{d / name} is missing or does not match its checksum (truncated or changed "
+                "since it was saved): retrain or recopy the model directory"
+            )
     try:
         hardware = HardwareConfig.from_dict(meta["hardware"])
     except ConfigError as exc:
         raise AnaloraError(f"{d / ANALOG_META} has an invalid hardware config ({exc})") from None
-    config = transformers.AutoConfig.from_pretrained(str(d))
+    try:
+        config = transformers.AutoConfig.from_pretrained(str(d))
+    except (OSError, ValueError) as exc:
+        raise AnaloraError(
+            f"{d / 'config.json'} is unreadable ({str(exc).splitlines()[0][:120]}): "
+            "retrain or recopy the model directory"
+        ) from None
     auto = getattr(transformers, MODEL_CLASSES[meta["model_class"]])
     model = auto.from_config(config)
     convert(model, hardware, include=meta["layers"])
