@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from analora.errors import ConfigError, did_you_mean
-from analora.hardware.config import HardwareConfig, parse_assignments
+from analora.hardware.config import HardwareConfig, load_yaml, parse_assignments
 
 _PRESET_DIR = resources.files("analora.hardware") / "presets"
 
@@ -27,7 +27,7 @@ def preset_names() -> list[str]:
 
 def _read_yaml(text: str, source: str) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
