@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from analora.analog.chip import Chip
 from analora.analog.convert import analog_layers, conversion_report, convert
+from analora.analog.shapes import check_state_shapes, expected_state_shapes
 from analora.analog.tiles import TileGeometry
 from analora.errors import AnaloraError, ChipError, ConfigError
 from analora.files import atomic_directory, read_json, sha256_file
@@ -131,51 +132,6 @@ def verify_checksum(chip_dir: str | Path, meta: dict[str, Any]) -> None:
             f"{tensor_path} does not match its checksum (truncated or modified): "
             "re-program the chip"
         )
-
-
-def expected_state_shapes(
-    device: str, geometry: TileGeometry, drift_compensation: bool
-) -> tuple[dict[str, tuple[int, ...]], bool]:
-    """(tensors and shapes one programmed layer holds, whether that is all of
-    them). Complete for analora's own device models
-    (:mod:`analora.hardware.devices`); for another device model only the
-    tensors the chip itself adds are known."""
-    g = geometry
-    packed = (g.n_in, g.out_features, g.chunk)
-    shapes: dict[str, tuple[int, ...]] = {"mapping_scale": (g.n_in, g.out_features)}
-    if drift_compensation:
-        shapes["gdc_reference"] = (g.n_in, g.n_out)
-    if device == "pcm":
-        pcm = {"g_prog_uS": (2, *packed), "nu": (2, *packed), "w_max": (*packed[:2], 1)}
-        return shapes | pcm, True
-    if device == "ideal":
-        return shapes | {"w": packed}, True
-    return shapes, False
-
-
-def check_state_shapes(
-    where: str,
-    layer: str,
-    state: dict[str, Tensor],
-    expected: tuple[dict[str, tuple[int, ...]], bool],
-) -> None:
-    """Raise :class:`ChipError` unless ``state`` holds the expected float32
-    tensors with the expected shapes (and no others, when that list is complete)."""
-    shapes, complete = expected
-    fix = "the chip is damaged or forged; re-program it"
-    if not set(shapes) <= set(state) or (complete and set(state) != set(shapes)):
-        raise ChipError(
-            f"layer {layer} of the chip in {where} holds tensors {sorted(state)}, expected "
-            f"{sorted(shapes)}: {fix}"
-        )
-    for key, want in sorted(shapes.items()):
-        t = state[key]
-        if t.dtype != torch.float32 or tuple(t.shape) != want:
-            dtype = str(t.dtype).removeprefix("torch.")
-            raise ChipError(
-                f"tensor {key} of layer {layer} of the chip in {where} is {dtype} "
-                f"{tuple(t.shape)}, expected float32 {want}: {fix}"
-            )
 
 
 def _read_state(tensor_path: Path) -> dict[str, dict[str, Tensor]]:

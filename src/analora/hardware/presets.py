@@ -85,7 +85,7 @@ def load_hardware(
     if isinstance(spec, HardwareConfig):
         config = spec
     elif type(spec).__module__.startswith("aihwkit."):
-        from analora.hardware.aihwkit_bridge import hardware_from_rpu_config
+        from analora.hardware.aihwkit_config import hardware_from_rpu_config
 
         config = hardware_from_rpu_config(spec)
     elif not isinstance(spec, str | Path):
