@@ -25,7 +25,6 @@ pytestmark = pytest.mark.aihwkit
 ROUND_TRIP = [
     ("paper-pcm", ["bound_management=iterative-batch"]),
     ("paper-pcm-6bit", ["bound_management=iterative-batch"]),
-    ("ideal", []),
     ("paper-pcm", ["bound_management=none", "dac_bits=null", "weight_scaling=tile"]),
     ("paper-pcm", ["bound_management=iterative-batch", "drift_compensation.method=none"]),
 ]
@@ -35,8 +34,6 @@ ROUND_TRIP = [
 def test_round_trip_through_rpu_config(preset: str, sets: list[str]) -> None:
     hw = load_hardware(preset, sets)
     back = load_hardware(rpu_config_for(hw))
-    if hw.device.model == "ideal":  # aihwkit has no ideal device: its default PCM model is used
-        pytest.skip("no aihwkit equivalent of the ideal device")
     a, b = hw.to_dict(), back.to_dict()
     a.pop("name"), b.pop("name")
     assert a == b
