@@ -181,3 +181,23 @@ def test_cache_key_ignores_the_tokenizers_last_call(rte_dev, minilm_dir: Path) -
     before = tokenizer_fingerprint(fresh)
     fresh("a b c", "d e", truncation=True, padding="max_length", max_length=8)
     assert tokenizer_fingerprint(fresh) == before  # so a new process hits the same entry
+
+
+def test_data_fingerprint_follows_content_not_path(tmp_path: Path, write_tsv) -> None:  # type: ignore[no-untyped-def]
+    from analora.tasks.sources import data_fingerprint, split_fingerprints
+
+    rows = [_stsb_row(0, "3.2"), _stsb_row(1, "1.0")]
+    write_tsv(tmp_path / "a/glue/STS-B/dev.tsv", STSB_HEADER, rows)
+    write_tsv(tmp_path / "b/STS-B/dev.tsv", STSB_HEADER, rows)  # the same rows elsewhere
+    a = load_task("stsb", ["validation"], data_dir=tmp_path / "a")
+    b = load_task("stsb", ["validation"], data_dir=tmp_path / "b")
+    assert data_fingerprint(a) == data_fingerprint(b)
+    assert set(split_fingerprints(a)) == {"validation"}
+    write_tsv(tmp_path / "b/STS-B/dev.tsv", STSB_HEADER, [rows[0], _stsb_row(1, "1.5")])
+    c = load_task("stsb", ["validation"], data_dir=tmp_path / "b")
+    assert data_fingerprint(c) != data_fingerprint(a)
+    write_tsv(
+        tmp_path / "b/STS-B/dev.tsv", STSB_HEADER, [rows[0], _stsb_row(1, "1.0", s2="A dog.")]
+    )
+    d = load_task("stsb", ["validation"], data_dir=tmp_path / "b")
+    assert data_fingerprint(d) not in (data_fingerprint(a), data_fingerprint(c))
