@@ -156,3 +156,14 @@ def test_stale_lock_is_taken_over(tmp_path: Path) -> None:
             pass
     finally:
         os.close(fd)
+
+
+def test_lock_beside_a_directory_that_is_replaced(tmp_path: Path) -> None:
+    chip = tmp_path / "chips" / "minilm"
+    with output_lock(chip, command="analora chip program", beside=True):
+        assert not chip.exists() and (tmp_path / "chips" / ".minilm.lock").is_file()
+        with atomic_directory(chip) as tmp:
+            (tmp / "chip.json").write_text("{}")
+        with pytest.raises(OutputLockedError), output_lock(chip, command="again", beside=True):
+            pass  # still held after the directory was replaced
+    assert not (tmp_path / "chips" / ".minilm.lock").exists()

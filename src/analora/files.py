@@ -213,18 +213,25 @@ def _try_lock(lock: Path) -> tuple[int | None, dict[str, Any]]:
 
 
 @contextlib.contextmanager
-def output_lock(directory: str | Path, command: str) -> Iterator[Path]:
+def output_lock(directory: str | Path, command: str, *, beside: bool = False) -> Iterator[Path]:
     """Hold an exclusive lock on ``directory`` (created if missing) while the
     block runs: a second writer is refused at once with
     :class:`OutputLockedError` naming who holds it. The lock is an ``flock`` on
     ``directory/.analora.lock``, which records pid, host, command and start
     time; the kernel drops it when its holder ends, however it ends. A lock
     still held after its recorded process died on this host (a child kept the
-    descriptor) is stale and taken over. Not for directories that an
-    :func:`atomic_directory` replaces as a whole: lock their parent instead."""
+    descriptor) is stale and taken over.
+
+    A directory that :func:`atomic_directory` replaces as a whole (a chip, a
+    model) would take a lock inside it away: ``beside=True`` locks
+    ``.<name>.lock`` in its parent instead, and does not create ``directory``."""
     d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    lock = d / LOCK_NAME
+    if beside:
+        d.parent.mkdir(parents=True, exist_ok=True)
+        lock = d.parent / f".{d.name}.lock"
+    else:
+        d.mkdir(parents=True, exist_ok=True)
+        lock = d / LOCK_NAME
     fd, holder = _try_lock(lock)
     if fd is None and _is_stale(holder):
         log.warning("taking over the stale lock of %s in %s", _describe(holder), d)
