@@ -1,5 +1,6 @@
 """CLI: happy path and bad input (one line, exit 2, nothing half-written)."""
 
+import argparse
 import errno
 import os
 import subprocess
@@ -253,3 +254,14 @@ def test_out_under_a_file(capsys, tmp_path) -> None:  # type: ignore[no-untyped-
     code, _, err = run(capsys, "chip", "program", "--model", "minilm", "--out", str(out), "--quiet")
     _one_line_error(code, err, "check the path")
     assert (tmp_path / "file").read_text() == "x"
+
+
+def test_every_listed_command_is_registered_by_its_module() -> None:
+    """The top-level list names each command's module; the module must define it."""
+    from analora.cli import LAZY_COMMANDS, build_parser
+
+    for name in LAZY_COMMANDS:
+        parser = build_parser([name])
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        real = sub.choices[name]
+        assert real.add_help and len(real._actions) > 1, name  # not the placeholder
