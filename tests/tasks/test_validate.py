@@ -201,3 +201,16 @@ def test_data_fingerprint_follows_content_not_path(tmp_path: Path, write_tsv) ->
     )
     d = load_task("stsb", ["validation"], data_dir=tmp_path / "b")
     assert data_fingerprint(d) not in (data_fingerprint(a), data_fingerprint(c))
+
+
+def test_cache_entries_follow_the_umask(tokenizer, rte_dev, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        entry = tokenize_split(tokenizer, "rte", rte_dev, "validation", 32, cache_dir=tmp_path)
+    finally:
+        os.umask(old)
+    assert entry.cache_path is not None
+    assert stat.S_IMODE(entry.cache_path.stat().st_mode) == 0o755

@@ -30,7 +30,7 @@ from typing import Any
 from datasets import Dataset, load_from_disk
 
 from analora.errors import DataError
-from analora.files import sha256_file
+from analora.files import current_umask, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +111,7 @@ def cached_dataset(
     try:
         root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:16]}-", dir=root))
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700: a shared cache stays shared
     except OSError as exc:
         raise DataError(
             f"cannot write the token cache in {root} ({exc.strerror or exc}): pass --cache-dir "
