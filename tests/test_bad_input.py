@@ -454,6 +454,145 @@ def _touch(path: Path) -> Path:
     return path
 
 
+def _stsb_score(tmp: Path, score: str) -> Path:
+    folder = tmp / "data" / "glue" / "STS-B"
+    folder.mkdir(parents=True)
+    header = (
+        "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore"
+    )
+    row = f"0\tmain\tf\t2012\t0\tnone\tnone\tA cat.\tA dog.\t{score}"
+    (folder / "dev.tsv").write_text(f"{header}\n{row}\n", encoding="utf-8")
+    return tmp / "data"
+
+
+def _squad_answer(tmp: Path, start: int) -> Path:
+    folder = tmp / "data" / "squad" / "v1.1"
+    folder.mkdir(parents=True)
+    qa = {"id": "q1", "question": "Who?", "answers": [{"answer_start": start, "text": "Ann"}]}
+    para = {"context": "Ann ran.", "qas": [qa]}
+    doc = {"version": "1.1", "data": [{"title": "t", "paragraphs": [para]}]}
+    (folder / "dev-v1.1.json").write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    return tmp / "data"
+
+
+def _adapter_config(world: World, tmp: Path, edit: Callable[[dict], object]) -> Path:
+    run = _copy(world.lora, tmp / "run")
+    path = run / "adapter" / "adapter_config.json"
+    config = json.loads(path.read_text())
+    result = edit(config)
+    path.write_text(result if isinstance(result, str) else json.dumps(config))
+    return run
+
+
+def _forged_chip(world: World, tmp: Path) -> Path:
+    """A chip with one tensor cut short and its checksum recomputed."""
+    from safetensors.torch import load_file, save_file
+
+    from analora.files import sha256_file
+
+    chip = _copy(world.chip, tmp / "c")
+    flat = load_file(str(chip / "chip.safetensors"))
+    key = sorted(k for k in flat if k.endswith("::g_prog_uS"))[0]
+    flat[key] = flat[key][..., :-1].contiguous()
+    save_file(flat, str(chip / "chip.safetensors"))
+    meta = json.loads((chip / "chip.json").read_text())
+    meta["tensors_sha256"] = sha256_file(chip / "chip.safetensors")
+    (chip / "chip.json").write_text(json.dumps(meta))
+    return chip
+
+
+def _truncated_model(world: World, tmp: Path) -> Path:
+    return _truncate(_copy(world.tiny, tmp / "m"), "model.safetensors")
+
+
+CASES += [
+    (
+        "stsb score out of range",
+        lambda w, t: ["tasks", "show", "stsb", "--data-dir", str(_stsb_score(t, "99999"))],
+        "dev.tsv:2 has score 99999.0, outside STS-B's range 0-5",
+        None,
+    ),
+    (
+        "squad answer outside its context",
+        lambda w, t: ["tasks", "show", "squad", "--data-dir", str(_squad_answer(t, 200))],
+        "outside its context",
+        None,
+    ),
+    (
+        "squad answer not at its answer_start",
+        lambda w, t: ["tasks", "show", "squad", "--data-dir", str(_squad_answer(t, 2))],
+        "where the context reads",
+        None,
+    ),
+    (
+        "adapter config with a raised lora_alpha",
+        lambda w, t: _sweep(
+            _adapter_config(w, t, lambda c: c.update(lora_alpha=4 * c["lora_alpha"])), t / "o"
+        ),
+        "adapter_config.json is missing or does not match its checksum",
+        "o",
+    ),
+    (
+        "adapter config with fewer target modules",
+        lambda w, t: _sweep(
+            _adapter_config(w, t, lambda c: c.update(target_modules=c["target_modules"][:1])),
+            t / "o",
+        ),
+        "adapter_config.json",
+        "o",
+    ),
+    (
+        "adapter config with another rank",
+        lambda w, t: _sweep(_adapter_config(w, t, lambda c: c.update(r=c["r"] + 1)), t / "o"),
+        "adapter_config.json",
+        "o",
+    ),
+    (
+        "adapter config not JSON",
+        lambda w, t: _sweep(_adapter_config(w, t, lambda c: "{ not json"), t / "o"),
+        "adapter_config.json",
+        "o",
+    ),
+    (
+        "forged chip shape (info)",
+        lambda w, t: ["chip", "info", str(_forged_chip(w, t))],
+        "g_prog_uS",
+        None,
+    ),
+    (
+        "forged chip shape (read)",
+        lambda w, t: ["chip", "read", str(_forged_chip(w, t)), "--model", str(w.tiny)],
+        "g_prog_uS",
+        None,
+    ),
+    (
+        "truncated model file",
+        lambda w, t: [
+            "chip",
+            "program",
+            "--model",
+            str(_truncated_model(w, t)),
+            "--out",
+            str(t / "o"),
+        ],
+        "damaged or incomplete",
+        "o",
+    ),
+    (
+        "drift compensation off (a YAML 1.1 boolean)",
+        lambda w, t: ["hardware", "show", "paper-pcm", "--set", "drift_compensation.method=off"],
+        "method='off' is invalid",
+        None,
+    ),
+    (
+        "cost with an unknown model class",
+        lambda w, t: ["cost", "--model", str(w.tiny), "--model-class", "qa"],
+        "--model-class 'qa' is unknown",
+        None,
+    ),
+]
+
+
 def test_at_least_thirty_distinct_cases() -> None:
     assert len({case[0] for case in CASES}) >= 30
 

@@ -1,5 +1,8 @@
 """CLI: happy path and bad input (one line, exit 2, nothing half-written)."""
 
+import argparse
+import errno
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -147,3 +150,118 @@ def test_hardware_list_and_show(capsys) -> None:  # type: ignore[no-untyped-def]
     assert code == 0 and "paper-pcm-6bit" in out and "ideal" in out
     code, out, _ = run(capsys, "hardware", "show", "paper-pcm", "--set", "adc_bits=6")
     assert code == 0 and "adc_bits: 6" in out
+
+
+# --- the process around a command: version, help, signals, OS errors -------
+
+HEAVY = ("torch", "transformers", "datasets", "peft")
+
+
+def test_version(capsys) -> None:  # type: ignore[no-untyped-def]
+    import analora
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert (
+        exc.value.code == 0 and capsys.readouterr().out.strip() == f"analora {analora.__version__}"
+    )
+
+
+def test_help_imports_no_heavy_module() -> None:
+    """`analora --help` stays fast because it imports none of torch,
+    transformers, datasets or peft (the time itself is not asserted)."""
+    code = (
+        "import sys\nfrom analora.cli import main\n"
+        "for argv in (['--help'], ['--version'], ['tasks', '--help']):\n"
+        "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    assert "tasks" in proc.stdout and "study" in proc.stdout  # every command is listed
+
+
+def test_a_command_parses_as_before(capsys) -> None:  # type: ignore[no-untyped-def]
+    from analora.cli import build_parser
+
+    args = build_parser(["-v", "tasks", "show", "rte"]).parse_args(["-v", "tasks", "show", "rte"])
+    assert args.global_verbose == 1 and args.task == "rte"
+    full = build_parser()  # no argv: every command registered (used by in-process runners)
+    argv = ["train", "--method", "digital", "--model", "m", "--task", "rte", "--out", "x"]
+    assert full.parse_args(argv).task == "rte"
+
+
+def test_closed_pipe_exits_quietly() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "analora.cli", "hardware", "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # as `| head -1` does once it has its line
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 141 and err == "", err
+
+
+def _program_argv(tmp_path: Path) -> list[str]:
+    return ["chip", "program", "--model", "minilm", "--out", str(tmp_path / "chip"), "--quiet"]
+
+
+def _nothing_written(tmp_path: Path) -> None:
+    assert not (tmp_path / "chip").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".chip")], "a temporary was left"
+
+
+def test_ctrl_c(capsys, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import analora.models
+
+    def interrupted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(analora.models, "load_model", interrupted)
+    code, _, err = run(capsys, *_program_argv(tmp_path))
+    assert code == 130 and err.strip().splitlines() == [err.strip()] and "interrupted" in err
+    assert "Traceback" not in err
+    _nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("errno_", "fragment"),
+    [
+        (errno.ENOSPC, "no space left"),
+        (errno.EDQUOT, "quota"),
+        (errno.EACCES, "choose a writable --out"),
+        (errno.EROFS, "choose a writable --out"),
+    ],
+)
+def test_os_errors_while_writing(capsys, tmp_path, monkeypatch, errno_, fragment) -> None:  # type: ignore[no-untyped-def]
+    import analora.analog.store
+
+    def failing(tensors, path, metadata=None):  # type: ignore[no-untyped-def]
+        Path(path).write_bytes(b"half")  # a write cut off part way
+        raise OSError(errno_, os.strerror(errno_), path)
+
+    monkeypatch.setattr(analora.analog.store, "save_file", failing)
+    code, out, err = run(capsys, *_program_argv(tmp_path))
+    _one_line_error(code, err, fragment)
+    assert "chip.safetensors" in err and "saved to" not in out
+    _nothing_written(tmp_path)
+
+
+def test_out_under_a_file(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "file" / "chip"
+    code, _, err = run(capsys, "chip", "program", "--model", "minilm", "--out", str(out), "--quiet")
+    _one_line_error(code, err, "check the path")
+    assert (tmp_path / "file").read_text() == "x"
+
+
+def test_every_listed_command_is_registered_by_its_module() -> None:
+    """The top-level list names each command's module; the module must define it."""
+    from analora.cli import LAZY_COMMANDS, build_parser
+
+    for name in LAZY_COMMANDS:
+        parser = build_parser([name])
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        real = sub.choices[name]
+        assert real.add_help and len(real._actions) > 1, name  # not the placeholder

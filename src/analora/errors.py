@@ -41,3 +41,7 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 
 class DataError(AnaloraError):
     """A dataset is missing, unreadable or malformed, or its source unreachable."""
+
+
+class OutputLockedError(AnaloraError):
+    """Another process is writing the output directory."""

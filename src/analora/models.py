@@ -8,6 +8,7 @@ works offline.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,7 @@ def load_model(spec: str, model_class: str = "base", **kwargs: Any) -> nn.Module
             f"{did_you_mean(model_class, MODEL_CLASSES)}"
         )
     import transformers
+    from safetensors import SafetensorError
 
     from analora.hub import hub_reachable, offline_mode
 
@@ -81,7 +83,12 @@ def load_model(spec: str, model_class: str = "base", **kwargs: Any) -> nn.Module
     try:
         with offline_mode() if offline else contextlib.nullcontext():
             model = auto.from_pretrained(source, **kwargs)
-    except (OSError, ValueError) as exc:
+    except SafetensorError as exc:
+        raise ModelLoadError(
+            f"the weights in {source} are damaged or incomplete ({str(exc)[:120]}): "
+            "copy the model directory again"
+        ) from None
+    except (OSError, ValueError, RuntimeError, EOFError) as exc:
         if source == spec and not Path(spec).exists():
             raise ModelLoadError(
                 f"could not load {spec!r} from the Hugging Face Hub (unreachable or unknown id: "
@@ -93,3 +100,31 @@ def load_model(spec: str, model_class: str = "base", **kwargs: Any) -> nn.Module
         ) from None
     model.eval()
     return model
+
+
+def head_modules(model: nn.Module) -> list[str]:
+    """Names of a task model's head: its top-level modules outside the base
+    model (transformers' ``base_model_prefix``), e.g. ``classifier`` or
+    ``qa_outputs``; ``[]`` for a base model."""
+    prefix = getattr(model, "base_model_prefix", "")
+    if not prefix or not hasattr(model, prefix) or getattr(model, prefix) is model:
+        return []
+    return [name for name, _ in model.named_children() if name != prefix]
+
+
+def set_label_names(model: nn.Module, names: Sequence[str]) -> None:
+    """Record a task's label names in the model's config (``id2label`` and
+    ``label2id``), so that a saved model says what its outputs mean (as
+    ``transformers`` pipelines show them). ``names`` must have one name per
+    output of the head (see :func:`analora.tasks.registry.label_names`)."""
+    config = getattr(model, "config", None)
+    if config is None:
+        raise ModelLoadError("the model has no config to record label names in")
+    width = getattr(config, "num_labels", None)
+    if width != len(names) or len(set(names)) != len(names):
+        raise ModelLoadError(
+            f"{len(names)} label names {list(names)} for a head with {width} outputs: "
+            "load the model with num_labels set to the task's"
+        )
+    config.id2label = dict(enumerate(names))
+    config.label2id = {name: i for i, name in enumerate(names)}

@@ -1,12 +1,14 @@
 """Adapter files: peft format plus binding metadata; wrong bindings refused."""
 
 import copy
+import json
 
 import pytest
 import torch
 
 from analora import load_hardware, program
 from analora.adapters import AdapterError, add_lora, load_adapter, read_adapter_meta, save_adapter
+from analora.files import sha256_file
 
 
 @pytest.fixture
@@ -81,3 +83,86 @@ def test_corrupted_or_foreign_files_refused(trained, tmp_path) -> None:  # type:
     model.save_pretrained(tmp_path / "plain")  # peft only, no analora metadata
     with pytest.raises(AdapterError, match=r"analora_adapter\.json"):
         read_adapter_meta(tmp_path / "plain")
+
+
+def _edit_config(d, **changes):  # type: ignore[no-untyped-def]
+    path = d / "adapter_config.json"
+    config = json.loads(path.read_text())
+    config.update(changes)
+    path.write_text(json.dumps(config))
+
+
+def _drop_file_checksums(d) -> None:  # type: ignore[no-untyped-def]
+    """Make the metadata look like an adapter saved before every file had a checksum."""
+    meta = json.loads((d / "analora_adapter.json").read_text())
+    del meta["files_sha256"]
+    (d / "analora_adapter.json").write_text(json.dumps(meta))
+
+
+def _one_line(exc: pytest.ExceptionInfo[AdapterError], *fragments: str) -> None:
+    msg = str(exc.value)
+    assert ("\n" not in msg and "re-save the adapter" in msg) or "restore it" in msg, msg
+    for fragment in fragments:
+        assert fragment in msg, msg
+
+
+def test_every_file_is_covered(trained, tiny_bert, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _, model = trained
+    d = save_adapter(model, tmp_path / "a", task="sst2", method="ahwa-lora", seed=0)
+    listed = read_adapter_meta(d)["files_sha256"]
+    assert set(listed) == {p.name for p in d.iterdir()} - {"analora_adapter.json"}
+    assert {"adapter_config.json", "adapter_model.safetensors"} <= set(listed)
+    config = json.loads((d / "adapter_config.json").read_text())
+    targets = config["target_modules"]
+    cases = {
+        "raised lora_alpha": {"lora_alpha": config["lora_alpha"] * 4},
+        "cut target_modules": {"target_modules": targets[:1]},
+        "changed r": {"r": config["r"] + 4},
+    }
+    original = (d / "adapter_config.json").read_bytes()
+    for what, change in cases.items():
+        _edit_config(d, **change)
+        with pytest.raises(AdapterError) as exc:
+            load_adapter(_fresh(tiny_bert).model, d)
+        _one_line(exc, "adapter_config.json", "checksum")
+        (d / "adapter_config.json").write_bytes(original)
+        assert read_adapter_meta(d), what
+    (d / "adapter_config.json").write_text("{ not json")
+    with pytest.raises(AdapterError) as exc:
+        read_adapter_meta(d)
+    _one_line(exc, "adapter_config.json")
+    (d / "adapter_config.json").unlink()
+    with pytest.raises(AdapterError, match=r"adapter_config\.json is missing"):
+        read_adapter_meta(d)
+
+
+def test_older_adapters_load_and_are_checked_for_consistency(trained, tiny_bert, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _, model = trained
+    d = save_adapter(model, tmp_path / "a", task="sst2", method="ahwa-lora", seed=0)
+    _drop_file_checksums(d)
+    load_adapter(_fresh(tiny_bert).model, d)  # saved before every file had a checksum: loads
+    config = json.loads((d / "adapter_config.json").read_text())
+    original = (d / "adapter_config.json").read_bytes()
+    cases = [
+        ({"r": config["r"] + 4}, f"has r={config['r'] + 4}, but the weights of"),
+        ({"target_modules": config["target_modules"][1:]}, "does not target"),
+        (
+            {"target_modules": [*config["target_modules"], "bert.encoder.layer.9.output.dense"]},
+            "no weights",
+        ),
+        ({"r": "8"}, "not an integer"),
+        ({"lora_alpha": -1}, "lora_alpha=-1"),
+    ]
+    for change, fragment in cases:
+        _edit_config(d, **change)
+        with pytest.raises(AdapterError) as exc:
+            load_adapter(_fresh(tiny_bert).model, d)
+        _one_line(exc, "adapter_config.json", fragment)
+        (d / "adapter_config.json").write_bytes(original)
+    weights = d / "adapter_model.safetensors"
+    meta = json.loads((d / "analora_adapter.json").read_text())
+    weights.write_bytes(b"\xff" * 16)
+    meta["weights_sha256"] = sha256_file(weights)  # a forged file with a matching checksum
+    (d / "analora_adapter.json").write_text(json.dumps(meta))
+    with pytest.raises(AdapterError, match="not a safetensors file"):
+        read_adapter_meta(d)

@@ -171,3 +171,37 @@ def test_table_text() -> None:
         "",
         "n",
     ]
+
+
+@pytest.mark.parametrize(
+    ("model_class", "extra", "analog", "tiles", "head"),
+    [
+        # no pooler in a QA model: 8,192 on 6 tiles; qa_outputs (32 + 1) * 2 = 66
+        ("question-answering", [], 8_192, 6, 66),
+        # the pooler stays (analog); the classifier (32 + 1) * 3 = 99 is the head
+        ("sequence-classification", ["--num-labels", "3"], 9_216, 7, 99),
+    ],
+)
+def test_model_class_counts_the_models_own_head(
+    capsys, tiny_dir, tmp_path, model_class, extra, analog, tiles, head
+) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "cost.json"
+    argv = ["cost", "--model", str(tiny_dir), "--model-class", model_class, *extra]
+    code, _, _ = run(capsys, *argv, "--json", str(out))
+    assert code == 0
+    data = json.loads(out.read_text())
+    acc = data["values"]["account"]
+    assert (acc["analog_params"], acc["tiles"], acc["head_params"]) == (analog, tiles, head)
+    assert data["inputs"]["model_class"] == model_class
+    base = tmp_path / "base.json"
+    assert run(capsys, "cost", "--model", str(tiny_dir), "--json", str(base))[0] == 0
+    base_acc = json.loads(base.read_text())["values"]["account"]
+    # the head is counted per task, not in the shared digital part
+    assert acc["digital_params"] <= base_acc["digital_params"]
+
+
+def test_model_class_refusals(capsys, tiny_dir) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = run(capsys, "cost", "--model", str(tiny_dir), "--model-class", "qa")
+    one_line_error(code, err, "--model-class 'qa' is unknown")
+    code, _, err = run(capsys, "cost", "--shapes", "8x8", "--model-class", "question-answering")
+    one_line_error(code, err, "--model-class is for --model")

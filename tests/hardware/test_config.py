@@ -108,3 +108,24 @@ def test_files_yaml_base_and_syntax_error(tmp_path) -> None:  # type: ignore[no-
         load_hardware(bad)
     with pytest.raises(ConfigError, match="existing config file"):
         load_hardware(tmp_path / "missing.yaml")
+
+
+def test_yaml_12_booleans_off_is_a_string(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """YAML 1.1 reads off/on/yes/no as booleans; a config reads them as the words."""
+    from analora.hardware.config import parse_value
+
+    assert parse_value("drift_compensation.method", "off") == "off"
+    assert [parse_value("x", v) for v in ("yes", "On", "NO")] == ["yes", "On", "NO"]
+    assert parse_value("x", "true") is True and parse_value("x", "false") is False
+    assert parse_value("x", "6") == 6 and parse_value("x", "null") is None
+    with pytest.raises(ConfigError) as exc:
+        load_hardware("paper-pcm", ["drift_compensation.method=off"])
+    msg = str(exc.value)
+    assert "drift_compensation.method='off' is invalid" in msg and "global, none" in msg
+    assert "False" not in msg
+    path = tmp_path / "hw.yaml"
+    path.write_text("base: paper-pcm\ndrift_compensation:\n  method: off\n")
+    with pytest.raises(ConfigError, match="method='off'"):
+        load_hardware(str(path))
+    hw = load_hardware("paper-pcm", ["drift_compensation.method=none"])
+    assert hw.drift_compensation.method == "none"

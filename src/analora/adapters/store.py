@@ -4,13 +4,19 @@ An adapter directory holds what peft writes (``adapter_model.safetensors``,
 ``adapter_config.json``) and ``analora_adapter.json``: the fingerprint of the
 base model it was trained on, the hardware config, the chip fingerprint for a
 chip-bound adapter, the task, the method, the training seed, the final
-metrics, package versions and the sha256 of the adapter weights. Loading
-checks every binding before touching the model. Writes are atomic.
+metrics, package versions and the sha256 of every file of the directory
+(``adapter_config.json`` included: its rank, alpha and target modules shape
+the results as much as the weights do). Loading checks every checksum and
+binding before touching the model, and that the config agrees with the
+weights' shapes (the only check for adapters saved before every file had a
+checksum). Writes are atomic.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +33,8 @@ from analora.provenance import package_versions
 FORMAT = "analora-adapter/1"
 META = "analora_adapter.json"
 WEIGHTS = "adapter_model.safetensors"
+CONFIG = "adapter_config.json"
+_FIX = "re-save the adapter (train it again)"
 
 
 def _base_binding(model: nn.Module) -> tuple[str, str]:
@@ -72,14 +80,16 @@ def save_adapter(
             "metrics": metrics or {},
             "versions": package_versions(),
             "weights_sha256": sha256_file(tmp / WEIGHTS),
+            "files_sha256": {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()},
         }
         (tmp / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return out
 
 
 def read_adapter_meta(adapter_dir: str | Path) -> dict[str, Any]:
-    """The binding metadata of an adapter directory, checked for completeness
-    and against the checksum of its weights."""
+    """The binding metadata of an adapter directory, checked for completeness,
+    against the checksums of its files, and for a config that agrees with
+    the weights."""
     d = Path(adapter_dir)
     path = d / META
     meta = read_json(path, AdapterError, "pass an adapter saved by analora (save_adapter)")
@@ -92,12 +102,97 @@ def read_adapter_meta(adapter_dir: str | Path) -> dict[str, Any]:
         raise AdapterError(
             f"{path} is not an {FORMAT} file (missing {missing}): re-save the adapter"
         )
-    weights = d / WEIGHTS
-    if not weights.is_file() or sha256_file(weights) != meta["weights_sha256"]:
-        raise AdapterError(
-            f"{weights} is missing or does not match its checksum: re-save the adapter"
-        )
+    _check_checksums(d, meta)
+    check_config_matches_weights(d)
     return meta
+
+
+def _check_checksums(d: Path, meta: dict[str, Any]) -> None:
+    """Every file the metadata lists (all of them for adapters saved with
+    ``files_sha256``; the weights alone for older ones) is there, unchanged."""
+    listed = meta.get("files_sha256")
+    if listed is None:
+        listed = {WEIGHTS: meta["weights_sha256"]}
+    elif not isinstance(listed, dict) or CONFIG not in listed or WEIGHTS not in listed:
+        raise AdapterError(f"{d / META} lists no checksums of {CONFIG} and {WEIGHTS}: {_FIX}")
+    for name, digest in sorted(listed.items()):
+        path = d / name
+        if not path.is_file() or sha256_file(path) != digest:
+            raise AdapterError(
+                f"{path} is missing or does not match its checksum in {META} (changed since "
+                f"the adapter was saved): restore it or {_FIX}"
+            )
+
+
+def safetensors_shapes(path: Path) -> dict[str, list[int]]:
+    """Tensor shapes from a safetensors file's header (8-byte little-endian
+    length, then JSON), read without loading any tensor."""
+    try:
+        with path.open("rb") as f:
+            (size,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(size)) if size < 1 << 27 else None
+    except (OSError, struct.error, UnicodeDecodeError, json.JSONDecodeError):
+        header = None
+    if not isinstance(header, dict):
+        raise AdapterError(f"{path} is not a safetensors file: {_FIX}")
+    return {k: v["shape"] for k, v in header.items() if k != "__metadata__"}
+
+
+def _targeted(module: str, targets: object) -> bool:
+    """Whether peft's ``target_modules`` selects ``module`` (a string is a
+    full-match regular expression; a list entry matches by name or suffix)."""
+    if isinstance(targets, str):
+        return re.fullmatch(targets, module) is not None
+    assert isinstance(targets, list)
+    return any(module == t or module.endswith("." + t) for t in targets)
+
+
+def _read_lora_config(path: Path) -> dict[str, Any]:
+    config = read_json(path, AdapterError, _FIX)
+    r, alpha, targets = config.get("r"), config.get("lora_alpha"), config.get("target_modules")
+    if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+        raise AdapterError(f"{path} has r={r!r}, not an integer >= 1: {_FIX}")
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not alpha > 0:
+        raise AdapterError(f"{path} has lora_alpha={alpha!r}, not a number > 0: {_FIX}")
+    if not isinstance(targets, str) and not (
+        isinstance(targets, list) and targets and all(isinstance(t, str) for t in targets)
+    ):
+        raise AdapterError(f"{path} has target_modules={targets!r}, not module names: {_FIX}")
+    return config
+
+
+def check_config_matches_weights(adapter_dir: str | Path) -> None:
+    """Refuse an ``adapter_config.json`` that disagrees with the weights: a
+    rank other than the LoRA matrices', a target module without weights, or
+    weights of a module the config does not target."""
+    d = Path(adapter_dir)
+    config = _read_lora_config(d / CONFIG)
+    shapes = safetensors_shapes(d / WEIGHTS)
+    ranks = config.get("rank_pattern") or {}
+    modules: dict[str, set[int]] = {}
+    for key, shape in shapes.items():
+        m = re.fullmatch(r"(?:base_model\.model\.)?(.+)\.lora_([AB])\.weight", key)
+        if m is None:
+            continue
+        rank = shape[0] if m.group(2) == "A" else shape[-1]
+        modules.setdefault(m.group(1), set()).add(rank)
+    if not modules:
+        raise AdapterError(f"{d / WEIGHTS} holds no LoRA weights: {_FIX}")
+    for module, found in sorted(modules.items()):
+        if not _targeted(module, config["target_modules"]):
+            raise AdapterError(
+                f"{d / CONFIG} does not target {module}, which has LoRA weights: {_FIX}"
+            )
+        if not ranks and found != {config["r"]}:
+            raise AdapterError(
+                f"{d / CONFIG} has r={config['r']}, but the weights of {module} have rank "
+                f"{', '.join(map(str, sorted(found)))}: {_FIX}"
+            )
+    targets = config["target_modules"]
+    if isinstance(targets, list):
+        orphans = [t for t in targets if not any(_targeted(m, [t]) for m in modules)]
+        if orphans:
+            raise AdapterError(f"{d / CONFIG} targets {orphans[0]}, which has no weights: {_FIX}")
 
 
 def load_adapter(model: nn.Module, adapter_dir: str | Path, chip: Chip | None = None) -> PeftModel:

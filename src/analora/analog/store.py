@@ -5,6 +5,12 @@ keyed ``<layer>::<name>``) and ``chip.json`` (format, hardware config, model
 fingerprint, seed, device, chip fingerprint, package versions and the sha256
 of the tensor file). Writes are atomic: both files go to a temporary sibling
 directory that replaces the target in one rename.
+
+:func:`verify_chip` checks everything a chip directory can show without its
+model (checksum, hardware config, the tensors each layer must have and their
+shapes, recomputed from the recorded layer sizes and tile size, and the chip
+fingerprint recomputed from the tensors); ``chip info`` and :func:`load_chip`
+both run it, and loading adds the checks against the model.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from torch import Tensor, nn
 
 from analora.analog.chip import Chip
 from analora.analog.convert import analog_layers, conversion_report, convert
+from analora.analog.shapes import check_state_shapes, expected_state_shapes
+from analora.analog.tiles import TileGeometry
 from analora.errors import AnaloraError, ChipError, ConfigError
 from analora.files import atomic_directory, read_json, sha256_file
 from analora.hardware.config import HardwareConfig
@@ -116,6 +124,73 @@ def verify_checksum(chip_dir: str | Path, meta: dict[str, Any]) -> None:
         )
 
 
+def _read_state(tensor_path: Path) -> dict[str, dict[str, Tensor]]:
+    try:
+        flat = load_file(str(tensor_path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ChipError(f"{tensor_path} is unreadable ({exc}): re-program the chip") from None
+    state: dict[str, dict[str, Tensor]] = {}
+    for key, t in flat.items():
+        layer_key, _, tensor_name = key.partition("::")
+        state.setdefault(layer_key, {})[tensor_name] = t
+    return state
+
+
+def verify_chip(
+    chip_dir: str | Path, meta: dict[str, Any]
+) -> tuple[HardwareConfig, dict[str, dict[str, Tensor]]]:
+    """Everything a chip directory can show without its model: the tensor
+    file's checksum, the hardware config, the layers' tensors and shapes
+    against the recorded layer sizes, and the chip fingerprint recomputed from
+    the tensors. Returns the hardware config and the programmed state."""
+    d = Path(chip_dir)
+    verify_checksum(d, meta)
+    try:
+        hardware = HardwareConfig.from_dict(meta["hardware"])
+    except (ConfigError, TypeError, AttributeError) as exc:
+        raise ChipError(f"{d / META} has an invalid hardware config ({exc})") from None
+    state = _read_state(d / TENSORS)
+    recorded = {
+        entry.get("name"): entry
+        for entry in meta.get("report", {}).get("layers", [])
+        if isinstance(entry, dict)
+    }
+    listed = meta.get("layers", list(recorded))
+    if set(state) != set(listed) or set(state) != set(recorded):
+        raise ChipError(
+            f"the chip in {d} holds tensors of other layers than {META} lists: "
+            "the chip is damaged or forged; re-program it"
+        )
+    gdc = hardware.drift_compensation.method == "global"
+    tile = hardware.tile
+    for name, st in state.items():
+        entry = recorded[name]
+        try:
+            geometry = TileGeometry.for_layer(
+                int(entry["in_features"]),
+                int(entry["out_features"]),
+                tile.max_inputs,
+                tile.max_outputs,
+            )
+        except (KeyError, TypeError, ValueError):
+            raise ChipError(
+                f"{d / META} has no sizes for layer {name}: re-program the chip"
+            ) from None
+        expected = expected_state_shapes(meta.get("device", hardware.device.model), geometry, gdc)
+        check_state_shapes(str(d), name, st, expected)
+    chip = Chip(
+        model=nn.Module(),
+        hardware=hardware,
+        seed=int(meta["seed"]),
+        model_fingerprint=meta["model_fingerprint"],
+        device=make_device(hardware.device),
+        state=state,
+    )
+    if chip.fingerprint() != meta["fingerprint"]:
+        raise ChipError(f"the chip in {d} does not match its fingerprint: re-program the chip")
+    return hardware, state
+
+
 def load_chip(
     chip_dir: str | Path,
     model: nn.Module,
@@ -131,12 +206,7 @@ def load_chip(
     """
     d = Path(chip_dir)
     meta = read_chip_meta(d)
-    tensor_path = d / TENSORS
-    verify_checksum(d, meta)
-    try:
-        hardware = HardwareConfig.from_dict(meta["hardware"])
-    except ConfigError as exc:
-        raise ChipError(f"{d / META} has an invalid hardware config ({exc})") from None
+    hardware, state = verify_chip(d, meta)
     rep = conversion_report(model)
     if rep is None:
         layers = meta.get("report", {}).get("layers", [])
@@ -158,21 +228,18 @@ def load_chip(
             f"{meta['model_fingerprint'][:12]} != {rep.model_fingerprint[:12]}): load the model "
             f"it was programmed from ({meta.get('model_name_or_path')})"
         )
-    try:
-        flat = load_file(str(tensor_path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ChipError(f"{tensor_path} is unreadable ({exc}): re-program the chip") from None
-    state: dict[str, dict[str, Tensor]] = {}
-    for key, t in flat.items():
-        layer_key, _, tensor_name = key.partition("::")
-        state.setdefault(layer_key, {})[tensor_name] = t
     names = {n for n, _ in analog_layers(model)}
     if set(state) != names:
         raise ChipError(
             f"the chip in {d} maps other layers than this model: "
             "load the model it was programmed from"
         )
+    gdc = hardware.drift_compensation.method == "global"
     for layer_name, layer in analog_layers(model):
+        expected = expected_state_shapes(
+            meta.get("device", hardware.device.model), layer.geometry, gdc
+        )
+        check_state_shapes(str(d), layer_name, state[layer_name], expected)
         if not torch.equal(state[layer_name]["mapping_scale"], layer.mapping_scale):
             raise ChipError(
                 f"layer {layer_name} of the chip in {d} was mapped differently: re-program the chip"
@@ -249,6 +316,7 @@ def save_analog_model(
             "model_fingerprint": fingerprint,
             "versions": package_versions(),
             "tensors_sha256": sha256_file(tmp / ANALOG_TENSORS),
+            "files_sha256": {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()},
         }
         (tmp / ANALOG_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return out
@@ -269,15 +337,27 @@ def load_analog_model(model_dir: str | Path) -> nn.Module:
     if meta.get("format") != ANALOG_FORMAT or meta.get("model_class") not in MODEL_CLASSES:
         raise AnaloraError(f"{d / ANALOG_META} is not an {ANALOG_FORMAT} file: {fix}")
     path = d / ANALOG_TENSORS
-    if not path.is_file() or sha256_file(path) != meta["tensors_sha256"]:
-        raise AnaloraError(
-            f"{path} is missing or does not match its checksum: retrain or recopy it"
-        )
+    # Every file for models saved with files_sha256; the tensors for older ones.
+    listed = meta.get("files_sha256") or {ANALOG_TENSORS: meta.get("tensors_sha256")}
+    if not isinstance(listed, dict) or ANALOG_TENSORS not in listed:
+        raise AnaloraError(f"{d / ANALOG_META} lists no checksum of {ANALOG_TENSORS}: {fix}")
+    for name, digest in sorted(listed.items()):
+        if not (d / name).is_file() or sha256_file(d / name) != digest:
+            raise AnaloraError(
+                f"{d / name} is missing or does not match its checksum (truncated or changed "
+                "since it was saved): retrain or recopy the model directory"
+            )
     try:
         hardware = HardwareConfig.from_dict(meta["hardware"])
     except ConfigError as exc:
         raise AnaloraError(f"{d / ANALOG_META} has an invalid hardware config ({exc})") from None
-    config = transformers.AutoConfig.from_pretrained(str(d))
+    try:
+        config = transformers.AutoConfig.from_pretrained(str(d))
+    except (OSError, ValueError) as exc:
+        raise AnaloraError(
+            f"{d / 'config.json'} is unreadable ({str(exc).splitlines()[0][:120]}): "
+            "retrain or recopy the model directory"
+        ) from None
     auto = getattr(transformers, MODEL_CLASSES[meta["model_class"]])
     model = auto.from_config(config)
     convert(model, hardware, include=meta["layers"])

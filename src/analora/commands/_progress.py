@@ -1,37 +1,33 @@
-"""Progress bars for the verbs (stderr; none when it is not a terminal)."""
+"""Progress of training and sweeps on stderr (:mod:`analora.progress`: a
+line rewritten on a terminal, a line every few percent with the time left
+elsewhere; ``--quiet``/``--verbose`` set the level)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
+from analora.progress import Progress
 
-def step_bar(desc: str, quiet: bool = False) -> tuple[Callable[[dict[str, Any]], None], Any]:
-    """A training progress callback and its bar (close it when done)."""
-    from tqdm import tqdm
 
-    bar = tqdm(total=None, desc=desc, unit="step", file=sys.stderr, disable=True if quiet else None)
+def step_bar(desc: str) -> tuple[Callable[[dict[str, Any]], None], Progress]:
+    """A training progress callback and its report (close it when done)."""
+    bar = Progress(desc, unit="step")
 
     def progress(p: dict[str, Any]) -> None:
-        bar.total = p["total"]
-        bar.n = p["step"]
-        bar.set_postfix(loss=f"{p['loss']:.4f}", lr=f"{p['lr']:.2e}")
-        bar.refresh()
+        bar.set_total(p["total"])
+        bar.update(p["step"] - bar.done, note=f"loss {p['loss']:.4f} lr {p['lr']:.2e}")
 
     return progress, bar
 
 
-def cell_bar(desc: str, quiet: bool = False) -> tuple[Callable[[dict[str, Any]], None], Any]:
-    """A sweep progress callback and its bar."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=None, desc=desc, unit="cell", file=sys.stderr, disable=True if quiet else None)
+def cell_bar(desc: str) -> tuple[Callable[[dict[str, Any]], None], Progress]:
+    """A sweep progress callback and its report."""
+    bar = Progress(desc, unit="cell")
 
     def progress(p: dict[str, Any]) -> None:
-        bar.total, bar.n = p["total"], p["done"]
+        bar.set_total(p["total"])
         value = "" if p.get("value") is None else f" {p['metric']} {p['value']:.2f}"
-        bar.set_postfix_str(f"chip {p['chip_seed']} t={p['t_s']:g}s{value}")
-        bar.refresh()
+        bar.update(p["done"] - bar.done, note=f"chip {p['chip_seed']} t={p['t_s']:g}s{value}")
 
     return progress, bar

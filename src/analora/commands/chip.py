@@ -4,24 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 
 def cmd_chip_program(args: argparse.Namespace) -> int:
     """Program a model onto a chip and save it."""
-    from tqdm import tqdm
-
+    from analora.progress import Progress
     from analora.workflows import program_chip
 
-    # disable=None: no bar when stderr is not a terminal (logs, CI).
-    bar = tqdm(desc="programming", unit="layer", disable=True if args.quiet else None,
-               file=sys.stderr)  # fmt: skip
+    bar = Progress("programming", unit="layer")
+    if args.quiet:
+        bar.close()
 
     def progress(name: str, done: int, total: int) -> None:
-        bar.total = total
-        bar.set_postfix_str(name[-40:])
-        bar.update(1)
+        if not args.quiet:
+            bar.set_total(total)
+            bar.update(1, note=name[-40:])
 
     chip = program_chip(
         args.model,
@@ -42,11 +40,11 @@ def cmd_chip_program(args: argparse.Namespace) -> int:
 
 
 def cmd_chip_info(args: argparse.Namespace) -> int:
-    """Show a saved chip: tiles, parameters, fingerprint (checks its checksum)."""
-    from analora.analog.store import read_chip_meta, verify_checksum
+    """Show a saved chip: tiles, parameters, fingerprint (verified as 'chip read' does)."""
+    from analora.analog.store import read_chip_meta, verify_chip
 
     meta = read_chip_meta(args.chip_dir)
-    verify_checksum(args.chip_dir, meta)
+    verify_chip(args.chip_dir, meta)
     rep = meta.get("report", {})
     if args.json:
         print(

@@ -287,15 +287,18 @@ def unique_shapes(layers: Sequence[LayerShape]) -> list[tuple[LayerShape, int]]:
     return [(first[k], n) for k, n in counts.items()]
 
 
-def shapes_from_model(model: nn.Module, hardware: HardwareConfig) -> tuple[list[LayerShape], int]:
+def shapes_from_model(
+    model: nn.Module, hardware: HardwareConfig, exclude: Sequence[str] = ()
+) -> tuple[list[LayerShape], int]:
     """The analog layer shapes and the digital parameter count of ``model``
     mapped under ``hardware``, from :func:`analora.analog.convert.convert`
-    (the model is converted in place; a converted model is read as it is)."""
+    (the model is converted in place, ``exclude`` kept digital; a converted
+    model is read as it is)."""
     from analora.analog.convert import conversion_report, convert
 
     report = conversion_report(model)
     if report is None:
-        report = convert(model, hardware)
+        report = convert(model, hardware, exclude=list(exclude) or None)
     shapes = [
         LayerShape(layer.in_features, layer.out_features, name=layer.name)
         for layer in report.layers

@@ -54,23 +54,44 @@ def _config(cls: type, args: argparse.Namespace) -> Any:
     return cls(**given)
 
 
-def _model_shapes(args: argparse.Namespace, hw: Any) -> tuple[str, list[LayerShape], int, int]:
-    """(label, shapes, digital params, hidden size) from --model or --shapes."""
+def _model_shapes(
+    args: argparse.Namespace, hw: Any
+) -> tuple[str, list[LayerShape], int, int, int | None]:
+    """(label, shapes, digital params, hidden size, head params or None) from
+    --model or --shapes. With a --model-class other than ``base`` the model's
+    own task head is kept digital and counted as the per-task head."""
     if args.model is not None:
         if args.digital_params is not None:
             raise CostError(
                 "--digital-params is for --shapes: drop it, a --model's digital parameters "
                 "are counted"
             )
-        from analora.models import load_model
+        from analora.models import MODEL_CLASSES, head_modules, load_model
 
-        model = load_model(args.model, "base")
-        shapes, digital = shapes_from_model(model, hw)
+        if args.model_class not in MODEL_CLASSES or args.model_class == "causal-lm":
+            choices = [c for c in MODEL_CLASSES if c != "causal-lm"]
+            raise CostError(
+                f"--model-class {args.model_class!r} is unknown: use one of {', '.join(choices)}"
+            )
+        kwargs = (
+            {"num_labels": args.num_labels} if args.model_class == "sequence-classification" else {}
+        )
+        model = load_model(args.model, args.model_class, **kwargs)
+        heads = head_modules(model)
+        shapes, digital = shapes_from_model(model, hw, exclude=[*heads, *(f"{h}.*" for h in heads)])
+        head = None
+        if heads:
+            head = sum(p.numel() for h in heads for p in getattr(model, h).parameters())
+            digital -= head
         hidden = args.hidden or getattr(getattr(model, "config", None), "hidden_size", None)
-        return args.model, shapes, digital, hidden or 0
+        return args.model, shapes, digital, hidden or 0, head
+    if args.model_class != "base":
+        raise CostError(
+            "--model-class is for --model: drop it, or pass --head-params with --shapes"
+        )
     shapes = parse_shapes(args.shapes)
     digital = 0 if args.digital_params is None else args.digital_params
-    return "--shapes", shapes, digital, args.hidden or shapes[0].in_features
+    return "--shapes", shapes, digital, args.hidden or shapes[0].in_features, None
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
@@ -102,9 +123,11 @@ def cmd_cost(args: argparse.Namespace) -> int:
     }
 
     if args.model is not None or args.shapes is not None:
-        label, shapes, digital, hidden = _model_shapes(args, hw)
+        label, shapes, digital, hidden, own_head = _model_shapes(args, hw)
         if args.head_params is not None:
             head = check_int("head_params", args.head_params, 0, "--head-params")
+        elif own_head is not None:
+            head = own_head
         elif hidden:
             head = classifier_head_params(hidden, args.num_labels)
         else:
@@ -130,7 +153,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
             max_inputs=max_in,
             max_outputs=max_out,
         )
-        inputs.update(model=label, head_params=head)
+        inputs.update(model=label, model_class=args.model_class, head_params=head)
         tables += [
             accounting_table(account, tile_label=f"{max_in} x {max_out}"),
             bank_table(bank, bytes_per_param=args.bytes_per_param),
@@ -223,7 +246,14 @@ def register(sub: Any) -> None:
         ),
     )
     what = p.add_mutually_exclusive_group()
-    what.add_argument("--model", help="a local model directory or 'minilm' (loaded as 'base')")
+    what.add_argument("--model", help="a local model directory or 'minilm'")
+    p.add_argument(
+        "--model-class",
+        default="base",
+        help="how --model is loaded: base (default; the head is derived from --num-labels), "
+        "sequence-classification or question-answering (the model's own head is counted, "
+        "digital, per task)",
+    )
     what.add_argument("--shapes", help="analog layer shapes without a model: 384x384,384x1536,...")
     p.add_argument(
         "--layer",

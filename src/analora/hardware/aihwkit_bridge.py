@@ -18,13 +18,15 @@ which breaks transformers beside a CPU torch)::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from analora.errors import ConfigError, did_you_mean
+from analora.hardware.config import HardwareConfig
 from analora.hardware.devices import Block
 
 
@@ -215,3 +217,61 @@ def rpu_config_for(hw: Any) -> Any:
         GlobalDriftCompensation() if hw.drift_compensation.method == "global" else None
     )
     return rpu
+
+
+# -- to aihwkit: a model (and a chip's programmed weights) as aihwkit layers ----
+
+
+def to_aihwkit(
+    digital: nn.Module,
+    hardware: HardwareConfig,
+    analog_names: Sequence[str],
+    programmed: dict[str, Tensor] | None = None,
+    seed: int = 0,
+) -> nn.Module:
+    """An aihwkit model: ``digital`` (a plain torch model) with its layers
+    ``analog_names`` converted by aihwkit's ``convert_to_analog`` under
+    :func:`rpu_config_for` ``(hardware)``; every other layer stays digital.
+
+    ``programmed`` maps layer names to the ``[out, in]`` weights a chip was
+    programmed to (its programming noise included). They are written into
+    the aihwkit tiles as their reference and programmed weights, so that
+    aihwkit's ``drift_analog_weights(t)`` ages that chip rather than drawing a
+    new one; the drift exponents are drawn by aihwkit's noise model (seeded by
+    ``seed``), since aihwkit keeps them per conductance it derives itself.
+    Without ``programmed`` aihwkit programs the target weights on first use.
+    """
+    _require_aihwkit()
+    from aihwkit.nn.conversion import convert_to_analog
+
+    names = set(analog_names)
+    digital_linears = [
+        n for n, m in digital.named_modules() if isinstance(m, nn.Linear) and n not in names
+    ]
+    missing = sorted(names - {n for n, m in digital.named_modules() if isinstance(m, nn.Linear)})
+    if missing:
+        raise ConfigError("layers", missing[0], "a linear layer of the digital model")
+    model = convert_to_analog(digital, rpu_config_for(hardware), exclude_modules=digital_linears)
+    model.eval()
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for name, weight in sorted((programmed or {}).items()):
+            layer = model.get_submodule(name)
+            layer.set_weights(weight, layer.get_weights()[1])
+            for tile in layer.analog_tiles():
+                _set_programmed(tile)
+    return model
+
+
+def _set_programmed(tile: Any) -> None:
+    """Make the tile's present weights its programmed state (aihwkit's
+    ``program_weights`` without drawing programming noise)."""
+    weights = tile.tile.get_weights().clone()
+    noise_model = tile.rpu_config.noise_model
+    tile.reference_combined_weights = weights.clone()
+    tile.programmed_weights = weights
+    conductances, _ = noise_model.g_converter.convert_to_conductances(weights)
+    tile.drift_noise_parameters = [noise_model.generate_drift_coefficients(g) for g in conductances]
+    compensation = getattr(tile.rpu_config, "drift_compensation", None)
+    if compensation is not None:
+        tile.drift_baseline = compensation.init_baseline(tile)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
@@ -23,6 +24,29 @@ import yaml
 from analora.errors import ConfigError, did_you_mean
 
 FLAG = "--set"
+
+
+class Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's booleans: only ``true`` and
+    ``false`` are booleans, so ``yes``, ``no``, ``on`` and ``off`` stay strings
+    (YAML 1.1 reads ``drift_compensation.method=off`` as False)."""
+
+
+# A copy without YAML 1.1's booleans, then YAML 1.2's.
+Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
+def load_yaml(text: str) -> Any:
+    """YAML text with YAML 1.2 booleans (see :class:`Yaml12Loader`)."""
+    return yaml.load(text, Loader=Yaml12Loader)  # a SafeLoader subclass: no objects built
 
 
 def _err(section: str, name: str, value: object, allowed: str) -> ConfigError:
@@ -391,9 +415,10 @@ def resolve_field(key: str, value: object = None) -> tuple[str, str]:
 
 
 def parse_value(key: str, text: str) -> Any:
-    """Parse one CLI value as a YAML scalar or list."""
+    """Parse one CLI value as a YAML scalar or list (YAML 1.2 booleans:
+    ``off`` is the string "off")."""
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError(key, text, f"a YAML value ({exc.__class__.__name__})") from None
 

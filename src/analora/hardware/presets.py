@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from analora.errors import ConfigError, did_you_mean
-from analora.hardware.config import HardwareConfig, parse_assignments
+from analora.hardware.config import HardwareConfig, load_yaml, parse_assignments
 
 _PRESET_DIR = resources.files("analora.hardware") / "presets"
 
@@ -27,7 +27,7 @@ def preset_names() -> list[str]:
 
 def _read_yaml(text: str, source: str) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -72,15 +72,29 @@ def _preset_dict(name: str) -> dict[str, Any]:
 
 
 def load_hardware(
-    spec: str | Path | HardwareConfig, overrides: dict[str, Any] | list[str] | None = None
+    spec: str | Path | HardwareConfig | Any,
+    overrides: dict[str, Any] | list[str] | None = None,
 ) -> HardwareConfig:
-    """A hardware config from a preset name, a YAML/JSON file, or a config.
+    """A hardware config from a preset name, a YAML/JSON file, a config, or an
+    aihwkit RPU config (``InferenceRPUConfig``; see
+    :func:`analora.hardware.aihwkit_bridge.hardware_from_rpu_config`).
 
     ``overrides`` is a dict of dotted fields or a list of ``key=value`` strings
     (as the CLI's ``--set``).
     """
     if isinstance(spec, HardwareConfig):
         config = spec
+    elif type(spec).__module__.startswith("aihwkit."):
+        from analora.hardware.aihwkit_config import hardware_from_rpu_config
+
+        config = hardware_from_rpu_config(spec)
+    elif not isinstance(spec, str | Path):
+        raise ConfigError(
+            "hardware",
+            type(spec).__name__,
+            "a preset name, a file, a HardwareConfig or an aihwkit RPU config",
+            "--hardware",
+        )
     else:
         text_spec = str(spec)
         path = Path(text_spec)

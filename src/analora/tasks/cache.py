@@ -30,6 +30,7 @@ from typing import Any
 from datasets import Dataset, load_from_disk
 
 from analora.errors import DataError
+from analora.files import current_umask, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,11 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
     h = hashlib.sha256()
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
-        h.update(backend.to_str().encode("utf-8"))
+        # A call with truncation or padding stores them in the backend; they are
+        # per-call settings (given again by every call), not what the tokenizer is.
+        definition = json.loads(backend.to_str())
+        definition["truncation"] = definition["padding"] = None
+        h.update(json.dumps(definition, sort_keys=True).encode("utf-8"))
     else:
         h.update(json.dumps(sorted(tokenizer.get_vocab().items())).encode("utf-8"))
     extra = {
@@ -98,12 +103,15 @@ def cached_dataset(
     key = cache_key(parts)
     entry = root / key
     if (entry / _META).is_file():
-        logger.info("tokenised data from cache %s", entry)
-        return load_from_disk(str(entry)), True, entry
+        cached = _load_entry(entry)
+        if cached is not None:
+            logger.info("tokenised data from cache %s", entry)
+            return cached, True, entry
     dataset = build()
     try:
         root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:16]}-", dir=root))
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700: a shared cache stays shared
     except OSError as exc:
         raise DataError(
             f"cannot write the token cache in {root} ({exc.strerror or exc}): pass --cache-dir "
@@ -111,10 +119,15 @@ def cached_dataset(
         ) from None
     try:
         dataset.save_to_disk(str(tmp))
-        meta = {**parts, "preprocess_version": PREPROCESS_VERSION, "rows": len(dataset)}
+        meta = {
+            **parts,
+            "preprocess_version": PREPROCESS_VERSION,
+            "rows": len(dataset),
+            "files_sha256": _checksums(tmp),
+        }
         (tmp / _META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        if entry.exists() and not (entry / _META).is_file():
-            shutil.rmtree(entry)  # a stray directory without our marker, not an entry
+        if entry.exists() and _load_entry(entry) is None:
+            shutil.rmtree(entry, ignore_errors=True)  # damaged, or not an entry of ours
         try:
             tmp.rename(entry)
         except OSError:
@@ -125,3 +138,31 @@ def cached_dataset(
         shutil.rmtree(tmp, ignore_errors=True)
     logger.info("tokenised data cached in %s", entry)
     return load_from_disk(str(entry)), False, entry
+
+
+def _checksums(entry: Path) -> dict[str, str]:
+    """sha256 of every file of an entry but its metadata, by relative name."""
+    return {
+        p.relative_to(entry).as_posix(): sha256_file(p)
+        for p in sorted(entry.rglob("*"))
+        if p.is_file() and p.name != _META
+    }
+
+
+def _load_entry(entry: Path) -> Dataset | None:
+    """The dataset of a cache entry, or None (with a warning) when the entry
+    is damaged: unreadable metadata, files whose checksums differ (an entry
+    written before checksums were recorded counts as damaged), or a dataset
+    that does not load or has another number of rows. A damaged entry is
+    rebuilt by the caller."""
+    try:
+        meta = json.loads((entry / _META).read_text(encoding="utf-8"))
+        if not isinstance(meta, dict) or meta.get("files_sha256") != _checksums(entry):
+            raise ValueError("files differ from their checksums")
+        dataset = load_from_disk(str(entry))
+        if not isinstance(dataset, Dataset) or len(dataset) != meta.get("rows"):
+            raise ValueError("row count differs")
+    except Exception as exc:
+        logger.warning("token cache entry %s is damaged (%s); rebuilding it", entry, exc)
+        return None
+    return dataset

@@ -33,6 +33,7 @@ from datasets import ClassLabel, Dataset, Features, Value
 
 from analora.errors import DataError
 from analora.tasks.registry import TaskSpec
+from analora.tasks.validate import FIX_FILE, score_problem, text_problem
 
 logger = logging.getLogger(__name__)
 
@@ -122,11 +123,14 @@ def load_glue_split(spec: TaskSpec, folder: Path, split: str) -> Dataset:
     lab_i = index[label_col]
     label_ids = {s: i for i, s in enumerate(spec.tsv_labels or ())}
     for n, row in enumerate(rows):
+        lineno = n + (1 if spec.tsv_header is not None else 2)
         for src, dst in spec.tsv_columns.items():
             if dst != "label":
+                problem = text_problem(src, row[index[src]])
+                if problem:
+                    raise DataError(f"{path}:{lineno} has {problem}: {FIX_FILE}")
                 columns[dst].append(row[index[src]])
         raw = row[lab_i].strip()
-        lineno = n + (1 if spec.tsv_header is not None else 2)
         columns["label"].append(_label(spec, raw, label_ids, path, lineno))
     columns["idx"] = list(range(len(rows)))
     logger.info("read %d rows of %s/%s from %s", len(rows), spec.name, split, path)
@@ -144,6 +148,9 @@ def _label(spec: TaskSpec, raw: str, ids: dict[str, int], path: Path, lineno: in
                 f"{path}:{lineno} has score {raw!r} in column {spec.label_column!r}, "
                 "expected a number: the file is damaged; re-download it"
             )
+        problem = score_problem(spec, value)
+        if problem:
+            raise DataError(f"{path}:{lineno} has {problem}: {FIX_FILE}")
         return value
     if raw not in ids:
         raise DataError(

@@ -24,6 +24,7 @@ from analora.tasks.glue import features_for
 from analora.tasks.registry import TaskSpec
 from analora.tasks.squad import FEATURES as SQUAD_FEATURES
 from analora.tasks.squad import devsplit
+from analora.tasks.validate import validate_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,12 @@ def normalise(spec: TaskSpec, split: str, ds: Dataset) -> Dataset:
         ds = ds.cast(features)
     if len(ds) == 0:
         raise DataError(f"{hub_id(spec)} split {split!r} is empty: use a local --data-dir")
+    validate_dataset(
+        spec,
+        ds,
+        lambda i: f"{hub_id(spec)} split {split!r} row {i}",
+        "pass --data-dir with a corrected local copy",
+    )
     return ds
 
 

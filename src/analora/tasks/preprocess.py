@@ -31,6 +31,10 @@ from analora.tasks.registry import TaskSpec, get_task
 
 logger = logging.getLogger(__name__)
 
+MIN_TEXT_TOKENS = 4
+"""The fewest tokens of each sentence a window must keep (besides the special
+tokens); shorter windows are refused as a mistyped --max-length."""
+
 
 @dataclass(frozen=True)
 class Tokenized:
@@ -90,6 +94,14 @@ def tokenize_split(
         )
     if len(dataset) == 0:
         raise DataError(f"{spec.name} split {split!r} is empty: nothing to tokenise")
+    if spec.head != "question-answering":
+        columns = len(spec.text_columns)
+        least = tokenizer.num_special_tokens_to_add(pair=columns == 2) + MIN_TEXT_TOKENS * columns
+        if max_length < least:
+            raise DataError(
+                f"max_length={max_length} leaves less than {MIN_TEXT_TOKENS} tokens for each "
+                f"text of {spec.name}: pass --max-length {least} or more"
+            )
     if spec.head == "question-answering":
         kind = "qa-train" if split == "train" else "qa-eval"
         stride = doc_stride if doc_stride is not None else (spec.doc_stride or 128)

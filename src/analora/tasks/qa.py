@@ -45,6 +45,7 @@ def _encode(batch: dict[str, list[Any]], tokenizer: Any, max_length: int, doc_st
         )
     # Some SQuAD questions start with runs of spaces that only waste window room.
     questions = [q.lstrip() for q in batch["question"]]
+    _check_room(questions, batch.get("id"), tokenizer, max_length, doc_stride)
     return tokenizer(
         questions,
         batch["context"],
@@ -55,6 +56,26 @@ def _encode(batch: dict[str, list[Any]], tokenizer: Any, max_length: int, doc_st
         return_offsets_mapping=True,
         padding="max_length",
     )
+
+
+def _check_room(
+    questions: list[str], ids: list[str] | None, tokenizer: Any, max_length: int, doc_stride: int
+) -> None:
+    """Refuse a window that cannot hold the longest question, its special
+    tokens and more context than the stride (the tokenizer would abort)."""
+    lengths = [len(ids_) for ids_ in tokenizer(questions, add_special_tokens=False)["input_ids"]]
+    longest = max(range(len(lengths)), key=lengths.__getitem__)
+    specials = tokenizer.num_special_tokens_to_add(pair=True)
+    room = max_length - specials - lengths[longest]
+    if room <= doc_stride:
+        which = f" (id {ids[longest]})" if ids else ""
+        need = specials + lengths[longest] + doc_stride + 1
+        raise DataError(
+            f"max_length={max_length} leaves {room} context tokens per window beside the "
+            f"longest question{which} ({lengths[longest]} tokens), not more than "
+            f"doc_stride={doc_stride}: raise --max-length to {need} or more, or lower "
+            "--doc-stride"
+        )
 
 
 def _context_range(sequence_ids: list[int | None]) -> tuple[int, int]:

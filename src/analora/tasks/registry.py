@@ -286,3 +286,15 @@ def get_task(name: str | TaskSpec) -> TaskSpec:
             "(list them with 'analora tasks')"
         )
     return TASKS[key]
+
+
+def label_names(task: str | TaskSpec) -> tuple[str, ...]:
+    """One name per output of the task's head: the class names (Hub
+    ``ClassLabel`` order), ``("score",)`` for a regression task, and
+    ``("start", "end")`` for question answering."""
+    spec = get_task(task)
+    if spec.head == "question-answering":
+        return ("start", "end")
+    if spec.label_names is None:
+        return ("score",)
+    return spec.label_names

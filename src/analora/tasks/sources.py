@@ -16,6 +16,8 @@ and, if it fails too, the error names both places.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -25,6 +27,7 @@ from pathlib import Path
 from datasets import DatasetDict
 
 from analora.errors import DataError
+from analora.tasks.cache import rows_fingerprint
 from analora.tasks.glue import find_glue_folder, load_glue_split
 from analora.tasks.hub import hub_id, load_from_hub
 from analora.tasks.registry import TaskSpec, get_task
@@ -172,3 +175,19 @@ def load_task(
             ) from exc
         return TaskData(spec, data, f"hub:{hub_id(spec)}")
     return TaskData(spec, load_from_hub(spec, splits, split_seed), f"hub:{hub_id(spec)}")
+
+
+def split_fingerprints(data: TaskData) -> dict[str, str]:
+    """Per split, the sha256 of every row's normalised fields in order
+    (:func:`analora.tasks.cache.rows_fingerprint`): it changes when any value
+    of the data changes, and not when the same data is read from another
+    path or source. For run records that must not resume on other data."""
+    return {
+        split: rows_fingerprint(ds, sorted(ds.column_names)) for split, ds in data.splits.items()
+    }
+
+
+def data_fingerprint(data: TaskData) -> str:
+    """One sha256 over the task's name and :func:`split_fingerprints`."""
+    body = json.dumps({"task": data.spec.name, "splits": split_fingerprints(data)}, sort_keys=True)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()

@@ -29,6 +29,7 @@ from analora.errors import DataError
 from analora.seeds import generator
 from analora.tasks.glue import read_text
 from analora.tasks.registry import TaskSpec
+from analora.tasks.validate import FIX_FILE, answers_problem, text_problem
 
 logger = logging.getLogger(__name__)
 
@@ -71,14 +72,18 @@ def _get(obj: Any, key: str, kind: type, path: Path, where: str) -> Any:
 
 
 def load_squad_file(path: Path) -> Dataset:
-    """All questions of one official SQuAD v1.1 JSON file, one row each."""
+    """All questions of one official SQuAD v1.1 JSON file, one row each; every
+    question is checked (:mod:`analora.tasks.validate`) and the first unusable
+    one is refused with its ``file:line``."""
+    text = read_text(path)
     try:
-        doc = json.loads(read_text(path))
+        doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(
             f"{path}:{exc.lineno} is not valid JSON ({exc.msg}): re-download the file"
         ) from None
     rows: dict[str, list[Any]] = {k: [] for k in FEATURES}
+    first_seen: dict[str, str] = {}
     for a, article in enumerate(_get(doc, "data", list, path, "top level")):
         title = _get(article, "title", str, path, f"data[{a}]")
         for p, para in enumerate(_get(article, "paragraphs", list, path, f"data[{a}]")):
@@ -86,19 +91,46 @@ def load_squad_file(path: Path) -> Dataset:
             context = _get(para, "context", str, path, where)
             for q, qa in enumerate(_get(para, "qas", list, path, where)):
                 wq = f"{where}.qas[{q}]"
+                qid = _get(qa, "id", str, path, wq)
+                question = _get(qa, "question", str, path, wq)
                 texts, starts = [], []
                 for k, ans in enumerate(_get(qa, "answers", list, path, wq)):
                     texts.append(_get(ans, "text", str, path, f"{wq}.answers[{k}]"))
                     starts.append(_get(ans, "answer_start", int, path, f"{wq}.answers[{k}]"))
-                rows["id"].append(_get(qa, "id", str, path, wq))
+                problem = (
+                    text_problem("context", context)
+                    or text_problem("question", question)
+                    or answers_problem(context, texts, starts)
+                )
+                if problem is None and qid in first_seen:
+                    problem = f"id {qid!r} again (first at {first_seen[qid]})"
+                if problem:
+                    place = _place(path, text, qid, 1 if qid in first_seen else 0)
+                    raise DataError(f"{place} ({wq}, id {qid!r}) has {problem}: {FIX_FILE}")
+                first_seen[qid] = wq
+                rows["id"].append(qid)
                 rows["title"].append(title)
                 rows["context"].append(context)
-                rows["question"].append(_get(qa, "question", str, path, wq))
+                rows["question"].append(question)
                 rows["answers"].append({"text": texts, "answer_start": starts})
     if not rows["id"]:
         raise DataError(f"{path} holds no questions: re-download the file")
     logger.info("read %d SQuAD questions from %s", len(rows["id"]), path)
     return Dataset.from_dict(rows, features=FEATURES)
+
+
+def _place(path: Path, text: str, qid: str, nth: int) -> str:
+    """``path:line`` of the ``nth`` (0-based) question with id ``qid``, found
+    by the id as written in the file; ``path`` alone if not found."""
+    for needle in (json.dumps(qid, ensure_ascii=False), json.dumps(qid)):
+        at = -1
+        for _ in range(nth + 1):
+            at = text.find(needle, at + 1)
+            if at < 0:
+                break
+        if at >= 0:
+            return f"{path}:{text.count(chr(10), 0, at) + 1}"
+    return str(path)
 
 
 def devsplit_titles(
