@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from analora.analog.tiles import TileGeometry, split_sizes
+from analora.analog.tiles import TileGeometry
+from analora.hardware.tiling import split_sizes
 
 
 @pytest.mark.parametrize(

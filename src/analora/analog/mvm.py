@@ -37,8 +37,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+import analora.analog.fused as fused
 from analora import seeds
-from analora.analog import fused
 from analora.hardware.config import HardwareConfig
 
 

@@ -1,8 +1,8 @@
 """Tile geometry: how one linear layer is split over crossbar tiles.
 
 A layer of ``in_features`` x ``out_features`` is split into equal chunks over
-its inputs and its outputs, as aihwkit's ``TileModuleArray`` splits it: ``n =
-ceil(size / max)`` chunks whose sizes differ by at most one. Each (input chunk,
+its inputs and its outputs (:mod:`analora.hardware.tiling`, as aihwkit's
+``TileModuleArray`` splits it). Each (input chunk,
 output chunk) pair is one tile; partial sums of the input chunks are added
 digitally.
 
@@ -21,14 +21,7 @@ from functools import cached_property
 import torch
 from torch import Tensor
 
-from analora.hardware.devices import Block
-
-
-def split_sizes(size: int, max_size: int) -> tuple[int, ...]:
-    """Chunk sizes of ``size`` in at most ``max_size`` pieces, as equal as can be."""
-    n = (size + max_size - 1) // max_size
-    base, extra = divmod(size, n)
-    return tuple(base + (i < extra) for i in range(n))
+from analora.hardware.tiling import Block, split_sizes
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ binary16).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from analora.cost.checks import CostError, check_int
+from analora.hardware.tiling import TILE_SIZE, tile_count
 
 if TYPE_CHECKING:
     from torch import nn
@@ -30,8 +30,7 @@ if TYPE_CHECKING:
 FP16_BYTES = 2
 """Bytes per parameter stored in FP16 (IEEE 754 binary16)."""
 
-TILE_SIZE = 512
-"""Rows and columns of the paper's crossbar tiles (Li et al., arXiv 2411.17367)."""
+
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ def tiles_for_layer(
     check_int("out_features", out_features, 1)
     check_int("max_inputs", max_inputs, 1, "--set tile.max_inputs=...")
     check_int("max_outputs", max_outputs, 1, "--set tile.max_outputs=...")
-    return math.ceil(in_features / max_inputs) * math.ceil(out_features / max_outputs)
+    return tile_count(in_features, out_features, max_inputs, max_outputs)
 
 
 def lora_params(in_features: int, out_features: int, rank: int) -> int:

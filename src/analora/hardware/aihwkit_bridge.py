@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from analora.errors import ConfigError, did_you_mean
 from analora.hardware.config import HardwareConfig
-from analora.hardware.devices import Block
+from analora.hardware.tiling import Block
 
 
 def _require_aihwkit() -> Any:

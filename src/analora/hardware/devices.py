@@ -22,9 +22,7 @@ from torch import Tensor
 from analora import seeds
 from analora.hardware import pcm
 from analora.hardware.config import DeviceConfig
-
-Block = tuple[int, int, int, int]
-"""One tile of a packed layer: (input chunk, first output, end output, inputs)."""
+from analora.hardware.tiling import Block
 
 
 class DeviceModel(Protocol):

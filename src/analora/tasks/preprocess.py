@@ -24,8 +24,8 @@ from typing import Any
 
 from datasets import Dataset
 
+import analora.tasks.qa as qa
 from analora.errors import DataError
-from analora.tasks import qa
 from analora.tasks.cache import cached_dataset, rows_fingerprint, tokenizer_fingerprint
 from analora.tasks.registry import TaskSpec, get_task
 
