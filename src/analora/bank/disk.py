@@ -142,6 +142,13 @@ def _check_binding(bank: dict[str, Any], record: dict, run: dict, meta: dict, sr
 def add_to_bank(bank_dir: str | Path, run_dir: str | Path, name: str | None = None) -> dict:
     """Copy the adapter of an ``analora train`` run into the bank (created on
     first use) under ``name`` (default: its task); return the new entry."""
+    from analora.files import output_lock
+
+    with output_lock(bank_dir, "analora bank add", beside=True):
+        return _add(bank_dir, run_dir, name)
+
+
+def _add(bank_dir: str | Path, run_dir: str | Path, name: str | None) -> dict:
     d, src = Path(bank_dir), Path(run_dir)
     record, run, meta = _run_files(src)
     name = name or str(record["task"])
@@ -192,6 +199,13 @@ def add_to_bank(bank_dir: str | Path, run_dir: str | Path, name: str | None = No
 
 def remove_from_bank(bank_dir: str | Path, name: str) -> None:
     """Drop an adapter from the bank (``bank.json`` first, then its files)."""
+    from analora.files import output_lock
+
+    with output_lock(bank_dir, "analora bank remove", beside=True):
+        _remove(bank_dir, name)
+
+
+def _remove(bank_dir: str | Path, name: str) -> None:
     d = Path(bank_dir)
     bank = read_bank(d)
     if name not in bank["adapters"]:

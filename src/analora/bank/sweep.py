@@ -135,6 +135,23 @@ def sweep_bank(
 ) -> dict[str, dict[str, Any]]:
     """Sweep every adapter of a bank on the same chips in mixed-task batches;
     write one results file per task; return them by adapter name."""
+    from analora.files import output_lock
+
+    with output_lock(out_dir, "analora bank sweep", beside=True):
+        return _sweep_bank_locked(
+            bank_dir, out_dir, config, data_dir, max_eval_examples, batch_size, progress
+        )
+
+
+def _sweep_bank_locked(
+    bank_dir: str | Path,
+    out_dir: str | Path,
+    config: SweepConfig | None,
+    data_dir: str | Path | None,
+    max_eval_examples: int | None,
+    batch_size: int,
+    progress: Progress | None,
+) -> dict[str, dict[str, Any]]:
     config = config or SweepConfig()
     d, out = Path(bank_dir), Path(out_dir)
     record = read_bank(d)

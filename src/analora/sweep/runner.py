@@ -299,6 +299,20 @@ def run_sweep(
 ) -> dict[str, Any]:
     """Sweep a deployment over ``config``'s chips and times into ``out_dir``;
     resume a sweep with the same settings; refuse a directory holding another."""
+    from analora.files import output_lock
+
+    with output_lock(out_dir, "analora sweep", beside=True):
+        return _sweep_locked(run_dir, out_dir, config, data_dir, max_eval_examples, progress)
+
+
+def _sweep_locked(
+    run_dir: str | Path,
+    out_dir: str | Path,
+    config: SweepConfig | None,
+    data_dir: str | Path | None,
+    max_eval_examples: int | None,
+    progress: Progress | None,
+) -> dict[str, Any]:
     config = config or SweepConfig()
     run, out = Path(run_dir), Path(out_dir)
     settings = _settings(run, config, max_eval_examples)

@@ -27,9 +27,11 @@ def program_chip(
     the chip to ``out``. Refuses an occupied ``out`` before the slow work."""
     from analora.analog import program, save_chip
     from analora.analog.store import is_chip_dir
+    from analora.files import output_lock
     from analora.hardware import load_hardware
     from analora.models import load_model
 
+    lock = output_lock(out, "analora chip program", beside=True)
     hw = load_hardware(hardware, list(set_fields) or None)
     target = Path(out)
     if target.exists() and not target.is_dir():
@@ -39,16 +41,17 @@ def program_chip(
         raise AnaloraError(
             f"{target} already holds {what}: pass --overwrite or choose another --out"
         )
-    loaded = load_model(model, model_class)
-    chip = program(
-        loaded,
-        hw,
-        seed=seed,
-        include=list(include) if include else None,
-        exclude=list(exclude) if exclude else None,
-        progress=progress,
-    )
-    save_chip(chip, target, overwrite=overwrite)
+    with lock:
+        loaded = load_model(model, model_class)
+        chip = program(
+            loaded,
+            hw,
+            seed=seed,
+            include=list(include) if include else None,
+            exclude=list(exclude) if exclude else None,
+            progress=progress,
+        )
+        save_chip(chip, target, overwrite=overwrite)
     return chip
 
 

@@ -147,9 +147,24 @@ def train_run(
     progress: Any = None,
 ) -> Run:
     """Train (or deploy) ``spec`` into ``out``; continue it with ``resume``."""
-    from analora.training.methods import run_method
+    import contextlib
+    import os
+
+    from analora.files import output_lock
 
     out = Path(out)
+    # One writer per run directory; under ``accelerate launch`` the main process holds it.
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    lock = output_lock(out, "analora train", beside=True) if main_process else None
+    with lock or contextlib.nullcontext():
+        return _train_locked(spec, out, data_dir, resume, device, progress)
+
+
+def _train_locked(
+    spec: RunSpec, out: Path, data_dir: str | Path | None, resume: bool, device: str, progress: Any
+) -> Run:
+    from analora.training.methods import run_method
+
     prepared = _prepare(spec.resolved(), out, data_dir, resume, device)
     job, record = prepared.job, prepared.record
     job.progress = progress
