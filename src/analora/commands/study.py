@@ -49,7 +49,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     }
     sizes = replace(sizes, **{k: v for k, v in changes.items() if v is not None})
     target = run_reproduce(
-        args.out, args.data_dir, stages=stages, sizes=sizes, results_dir=args.results_dir
+        args.out,
+        args.data_dir,
+        stages=stages,
+        sizes=sizes,
+        results_dir=args.results_dir,
+        results_md=args.results_md,
     )
     print(f"results: {target}")
     return 0
@@ -87,6 +92,7 @@ def register(sub: Any) -> None:
         help="run only these stages (default: all, skipping what is done)",
     )
     p.add_argument("--results-dir", default=None, help="default: OUT/results")
+    p.add_argument("--results-md", default=None, help="also write RESULTS.md here")
     p.add_argument("--tasks", nargs="+", help="default: sst2 cola mrpc rte stsb wnli")
     p.add_argument("--chips", type=int, help="chips per method (default 5)")
     p.add_argument(
