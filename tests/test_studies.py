@@ -88,7 +88,11 @@ def test_refresh(multitask, tmp_path) -> None:  # type: ignore[no-untyped-def]
 def test_reproduce_from_scratch_at_ci_size(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     out, results = tmp_path / "reproduce", tmp_path / "results"
     argv = ["study", "reproduce", "--data-dir", str(DATA), "--out", str(out), "--fast"]
-    assert main([*argv, "--results-dir", str(results)]) == 0
+    md = tmp_path / "RESULTS.md"
+    assert main([*argv, "--results-dir", str(results), "--results-md", str(md)]) == 0
+    text = md.read_text()
+    assert "## The paper's claims, tested" in text and "sst2: AHWA-LoRA holds accuracy" in text
+    assert "![sst2](results/plots/sst2.png)" in text
     summary = json.loads((results / "summary.json").read_text())
     assert summary["format"] == "analora-summary/1"
     assert set(summary["tasks"]) == {"sst2", "stsb"}

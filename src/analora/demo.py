@@ -28,14 +28,17 @@ from analora.studies.common import program_chip, say, sweep_step, train_step
 
 @dataclass(frozen=True)
 class DemoSizes:
-    """Subsets sized for 15 minutes on 2 CPU cores (``--fast``: a smoke test)."""
+    """Sized for 15 minutes on 2 CPU cores: a training subset, the full SST-2
+    dev set (872 sentences, ``eval_examples=None``) and 5 chips, so that a
+    difference between methods can stand out of the chip-to-chip spread
+    (``--fast``: a smoke test). Learning rates come from the task's recipe."""
 
-    train_examples: int = 1200
-    eval_examples: int = 300
-    max_length: int = 48
-    lora_epochs: int = 3
+    train_examples: int = 2000
+    eval_examples: int | None = None
+    max_length: int = 64
+    lora_epochs: int = 2
     digital_epochs: int = 2
-    chips: int = 3
+    chips: int = 5
     batch_size: int = 32
 
 
@@ -58,7 +61,7 @@ def run_demo(out_dir: str | Path, data_dir: str | None = None, fast: bool = Fals
     started = time.perf_counter()
     say(
         f"analora demo: MiniLM on SST-2, {sizes.train_examples} training and "
-        f"{sizes.eval_examples} dev sentences of at most {sizes.max_length} tokens; "
+        f"{sizes.eval_examples or 'all'} dev sentences of at most {sizes.max_length} tokens; "
         f"{sizes.chips} chips x 7 ages; output in {out}"
     )
     chip_dir = out / "chip"
@@ -102,7 +105,7 @@ def _specs(sizes: DemoSizes, out: Path, chip_dir: Path) -> list[tuple[str, Any]]
             "ahwa-lora",
             RunSpec(
                 method="ahwa-lora", model="minilm", chip=str(chip_dir),
-                epochs=sizes.lora_epochs, lr=2e-3, **common,
+                epochs=sizes.lora_epochs, **common,
             ),
         ),
         ("digital", RunSpec(method="digital", model="minilm", epochs=sizes.digital_epochs,
