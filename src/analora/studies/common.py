@@ -152,28 +152,20 @@ def series_results(
 ) -> dict[float, dict[str, float]]:
     """Write one study series as an ``analora-results/1`` file (no digital
     reference) and return ``metric``'s aggregate at each age."""
-    from analora.provenance import git_revision
-    from analora.sweep.results import FORMAT, aggregate, higher_is_better, write_results
+    from analora.sweep.engine import Results
 
-    names = list(cells[0]["metrics"])
-    aggregates = aggregate(cells, times_s)
-    res: dict[str, Any] = {
-        "format": FORMAT,
-        "method": method,
-        "label": label,
-        "task": task,
-        "eval_split": "validation",
-        "metrics": names,
-        "primary_metric": metric,
-        "higher_is_better": higher_is_better(names),
-        "times_s": times_s,
-        "chip_seeds": chip_seeds,
-        "read_index": read_index,
-        "digital": {},
-        "cells": cells,
-        "aggregates": aggregates,
-        "configs": configs,
-        "git_revision": git_revision(),
-    }
-    write_results(out_dir, res)
+    record = Results(
+        method=method,
+        label=label,
+        task=task,
+        eval_split="validation",
+        primary_metric=metric,
+        digital={},
+        cells=cells,
+        times_s=times_s,
+        chip_seeds=chip_seeds,
+        read_index=read_index,
+        configs=configs,
+    ).write(out_dir)
+    aggregates = record["aggregates"]
     return {float(a["t_s"]): a["metrics"][metric] for a in aggregates}
