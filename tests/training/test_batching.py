@@ -58,27 +58,11 @@ def test_eval_batches_restore_the_split_order() -> None:
     assert torch.equal(unsort(parts, rows), data["labels"].float())
 
 
-def _tiny_bert():  # type: ignore[no-untyped-def]
-    from transformers import BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(0)
-    cfg = BertConfig(
-        vocab_size=120,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=32,
-        num_labels=2,
-    )
-    return BertForSequenceClassification(cfg).eval()
-
-
 @torch.no_grad()
-def test_ideal_hardware_logits_do_not_depend_on_the_batch_padding() -> None:
-    model = _tiny_bert()
+def test_ideal_hardware_logits_do_not_depend_on_the_batch_padding(tiny_bert) -> None:  # type: ignore[no-untyped-def]
+    model = tiny_bert
     program(model, load_hardware("ideal"), seed=0, exclude=["classifier"])
-    data = _padded([3, 17, 5, 24, 11])
+    data = _padded([3, 17, 5, 24, 11], width=24)
     batched = model(**{k: v for k, v in data.items() if k != "labels"}).logits
     for i in range(5):
         row = trim_padding({k: v[i : i + 1] for k, v in data.items() if k != "labels"})
@@ -86,14 +70,14 @@ def test_ideal_hardware_logits_do_not_depend_on_the_batch_padding() -> None:
         assert torch.allclose(alone, batched[i : i + 1], atol=1e-5), i
 
 
-def test_paper_pcm_statistics_do_not_move_with_dynamic_padding() -> None:
+def test_paper_pcm_statistics_do_not_move_with_dynamic_padding(tiny_bert) -> None:  # type: ignore[no-untyped-def]
     """Accuracy of a noisy chip over many rows, evaluated padded to the full
     width and with dynamic padding: the same within the noise's spread."""
-    model = _tiny_bert()
+    model = tiny_bert
     chip = program(model, load_hardware("paper-pcm"), seed=0, exclude=["classifier"])
     lengths = torch.randint(2, 25, (400,), generator=torch.Generator().manual_seed(2)).tolist()
     data = _padded(lengths, seed=2)
-    data["labels"] = data["input_ids"][:, 0] % 2
+    data["labels"] = data["input_ids"][:, 0] % 3
     chip.read(0.0)
     dynamic = evaluate_classification(model, "sst2", data, batch_size=32)["accuracy"]
     # Static: a row of full length in every batch keeps every batch at width 24.

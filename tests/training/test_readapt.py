@@ -8,25 +8,12 @@ import copy
 
 import pytest
 import torch
-from tests.training.test_methods import _tiny_data, _tiny_two_label
+from tests.training.test_methods import _tiny_data, _tiny_two_label, _train
 
 from analora import load_hardware, program
 from analora.adapters import AdapterError, load_adapter
 from analora.errors import ChipError
 from analora.training import TrainConfig
-
-
-def _train(method, model, task, train, dev, hardware, config, out, **kw):  # type: ignore[no-untyped-def]
-    """One method run through the registry (the library's MethodJob)."""
-    from pathlib import Path
-
-    from analora.training.methods import MethodJob, run_method
-
-    job = MethodJob(
-        method=method, model=model, task=task, train_data=train, eval_data=dev,
-        hardware=hardware, config=config, out=Path(out), **kw,
-    )  # fmt: skip
-    return run_method(job)
 
 
 def test_with_periphery_keeps_the_programmed_state(tiny_bert, ids) -> None:  # type: ignore[no-untyped-def]
