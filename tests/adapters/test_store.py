@@ -166,3 +166,32 @@ def test_older_adapters_load_and_are_checked_for_consistency(trained, tiny_bert,
     (d / "analora_adapter.json").write_text(json.dumps(meta))
     with pytest.raises(AdapterError, match="not a safetensors file"):
         read_adapter_meta(d)
+
+
+def test_adapter_bytes_do_not_depend_on_string_hashing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """peft orders target_modules by set iteration, which PYTHONHASHSEED
+    changes: two processes must still write the same adapter_config.json."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch\n"
+        "from transformers import BertConfig, BertForSequenceClassification\n"
+        "from analora import load_hardware, program\n"
+        "from analora.adapters import add_lora, save_adapter\n"
+        "torch.manual_seed(0)\n"
+        "cfg = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1,"
+        " num_attention_heads=2, intermediate_size=32, max_position_embeddings=16)\n"
+        "m = BertForSequenceClassification(cfg).eval()\n"
+        "program(m, load_hardware('paper-pcm'), seed=1, exclude=['classifier'])\n"
+        "save_adapter(add_lora(m, head=['classifier']), sys.argv[1], task='sst2',"
+        " method='ahwa-lora', seed=0)\n"
+    )
+    written = []
+    for hash_seed in ("1", "2", "3"):
+        out = tmp_path / f"a{hash_seed}"
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "OMP_NUM_THREADS": "1"}
+        subprocess.run([sys.executable, "-c", code, str(out)], env=env, check=True)
+        written.append((out / "adapter_config.json").read_bytes())
+    assert written[0] == written[1] == written[2]

@@ -67,6 +67,7 @@ def save_adapter(
     hardware = analog_layers(model.get_base_model())[0][1].hardware
     with atomic_directory(out) as tmp:
         model.save_pretrained(str(tmp))
+        _stable_config(tmp / CONFIG)
         meta: dict[str, Any] = {
             "format": FORMAT,
             "model_fingerprint": model_fp,
@@ -84,6 +85,16 @@ def save_adapter(
         }
         (tmp / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return out
+
+
+def _stable_config(path: Path) -> None:
+    """peft writes ``target_modules`` from a set, in an order that changes
+    from process to process (string hashing); write it sorted, so that the
+    same adapter has the same bytes and checksum in every run."""
+    config = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def read_adapter_meta(adapter_dir: str | Path) -> dict[str, Any]:

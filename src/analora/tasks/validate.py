@@ -18,7 +18,8 @@ loaded from the Hub (the place is the Hub id, split and row).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from datasets import Dataset
 
@@ -100,7 +101,7 @@ def validate_dataset(spec: TaskSpec, ds: Dataset, where: Callable[[int], str], f
     first unusable row of a normalised split, or on a repeated id."""
     id_column = "id" if spec.head == "question-answering" else "idx"
     seen: dict[object, int] = {}
-    for i, row in enumerate(ds):
+    for i, row in enumerate(_rows(ds)):
         problem = row_problem(spec, row)
         if problem is None and id_column in row:
             key = row[id_column]
@@ -109,3 +110,12 @@ def validate_dataset(spec: TaskSpec, ds: Dataset, where: Callable[[int], str], f
             seen[key] = i
         if problem:
             raise DataError(f"{where(i)} has {problem}: {fix}")
+
+
+def _rows(ds: Dataset, batch_size: int = 4096) -> Iterator[dict[str, Any]]:
+    """The rows of a dataset, read a batch of columns at a time (much faster
+    than indexing row by row)."""
+    for batch in ds.iter(batch_size=batch_size):
+        columns = list(batch)
+        for values in zip(*(batch[c] for c in columns), strict=True):
+            yield dict(zip(columns, values, strict=True))
