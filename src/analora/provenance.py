@@ -1,12 +1,11 @@
-"""Where a result came from: package versions, the source revision, and
-content fingerprints of the files a job reads.
+"""Where a result came from: package versions and the source revision
+(content fingerprints of files: :func:`analora.files.fingerprint_path`).
 
 Imports nothing of analora but its errors, so every layer may use it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -41,27 +40,3 @@ def _git(where: Path, *args: str) -> str:
         ["git", "-C", str(where), *args], capture_output=True, text=True, timeout=10, check=True
     )
     return done.stdout.strip()
-
-
-def fingerprint_path(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, or of a directory tree: every regular file's
-    relative path and bytes, in sorted order (hidden files, such as the
-    leftovers of an interrupted atomic write, and lock files are skipped)."""
-    p = Path(path)
-    digest = hashlib.sha256()
-    if p.is_file():
-        _feed(digest, p)
-        return digest.hexdigest()
-    for f in sorted(q for q in p.rglob("*") if q.is_file()):
-        rel = f.relative_to(p)
-        if any(part.startswith(".") for part in rel.parts):
-            continue
-        digest.update(str(rel.as_posix()).encode() + b"\0")
-        _feed(digest, f)
-    return digest.hexdigest()
-
-
-def _feed(digest: hashlib._Hash, path: Path) -> None:
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)

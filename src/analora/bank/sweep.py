@@ -84,11 +84,15 @@ def evaluate_mixed(
     return metrics
 
 
-def _eval_data(bank_dir: Path, bank: dict, data_dir: Any, max_eval: int | None) -> dict:
+def _eval_data(
+    bank_dir: Path, bank: dict, data_dir: Any, max_eval: int | None
+) -> tuple[dict[str, dict[str, Tensor]], dict[str, str]]:
+    """Each adapter's dev tensors (tokenised as its run did) and their fingerprints."""
     from analora.models import resolve
     from analora.training.data import task_inputs
 
     data: dict[str, dict[str, Tensor]] = {}
+    fingerprints: dict[str, str] = {}
     for name, entry in bank["adapters"].items():
         run = json.loads((bank_dir / entry["dir"] / "run.json").read_text(encoding="utf-8"))
         inputs = task_inputs(
@@ -106,7 +110,8 @@ def _eval_data(bank_dir: Path, bank: dict, data_dir: Any, max_eval: int | None) 
                 "classification and regression tasks"
             )
         data[name] = inputs.evaluation
-    return data
+        fingerprints[name] = inputs.fingerprint
+    return data, fingerprints
 
 
 def _bank_settings(d: Path, record: dict, config: SweepConfig, max_eval: int | None, bs: int):
@@ -164,7 +169,8 @@ def _sweep_bank_locked(
             f"sweep it with --chips 1 --first-chip-seed {bound['seed']}"
         )
     started = time.perf_counter()
-    data = _eval_data(d, record, data_dir, max_eval_examples)
+    data, fingerprints = _eval_data(d, record, data_dir, max_eval_examples)
+    settings["inputs"] = {"data": fingerprints}
     bank, _ = load_bank(d, chip_seed=seeds[0])
     try:
         open_sweep(out, settings, what="a bank sweep")

@@ -280,7 +280,7 @@ def deployment_fingerprint(run_dir: Path, record: dict[str, Any]) -> str:
     saved model (not its checkpoints or logs)."""
     import hashlib
 
-    from analora.provenance import fingerprint_path
+    from analora.files import fingerprint_path
 
     digest = hashlib.sha256((run_dir / "deployment.json").read_bytes())
     for part in (record.get("adapter"), "model" if (run_dir / "model").is_dir() else None):

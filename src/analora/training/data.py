@@ -72,14 +72,15 @@ def task_inputs(
 
 
 def data_fingerprint(splits: dict[str, Any]) -> str:
-    """SHA-256 of the rows of each split (``datasets.Dataset``), by content:
-    the same examples give the same fingerprint wherever their files lie."""
+    """SHA-256 of the examples a run uses: each split's rows by content
+    (:func:`analora.tasks.cache.rows_fingerprint`), so the same examples give
+    the same fingerprint wherever their files lie."""
     import hashlib
-    import json
+
+    from analora.tasks.cache import rows_fingerprint
 
     digest = hashlib.sha256()
     for name in sorted(splits):
-        digest.update(name.encode() + b"\0")
-        columns = splits[name].to_dict()
-        digest.update(json.dumps(columns, sort_keys=True, default=str).encode())
+        ds = splits[name]
+        digest.update(f"{name}\0{rows_fingerprint(ds, sorted(ds.column_names))}\n".encode())
     return digest.hexdigest()

@@ -322,13 +322,15 @@ def _load_inputs(
 
 
 def load_task_model(model_path: str, task: Any, pooling: str | None = None) -> Any:
-    """The model with the task's head, pooling as the run says."""
-    from analora.models import load_model
+    """The model with the task's head (its label names recorded), pooling as the run says."""
+    from analora.models import load_model, set_label_names
+    from analora.tasks.registry import label_names
     from analora.training.pooling import apply_pooling
 
     if task.model_class == "question-answering":
         return load_model(model_path, task.model_class)
     model = load_model(model_path, task.model_class, num_labels=task.num_labels)
+    set_label_names(model, label_names(task))  # a saved model says what its outputs mean
     return apply_pooling(model, pooling or "cls")
 
 
@@ -447,7 +449,7 @@ def _fingerprints(
 ) -> dict[str, Any]:
     """What the run reads, by content: the data it uses, a given chip, and a
     base model that is a run's output."""
-    from analora.provenance import fingerprint_path
+    from analora.files import fingerprint_path
 
     found: dict[str, Any] = {"data": inputs.fingerprint}
     if chip is not None:
