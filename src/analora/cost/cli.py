@@ -105,119 +105,150 @@ def cmd_cost(args: argparse.Namespace) -> int:
     check_int("seq_len", args.seq_len, 1, "--seq-len")
     if args.hidden is not None:
         check_int("hidden", args.hidden, 1, "--hidden")
-    programming = _config(ProgrammingConfig, args)
-    swap = _config(SwapConfig, args)
-    cluster = _config(ClusterConfig, args)
+    configs = {
+        "programming": _config(ProgrammingConfig, args),
+        "swap": _config(SwapConfig, args),
+        "cluster": _config(ClusterConfig, args),
+    }
     hw = load_hardware(args.hardware, args.set or None)
-    max_in, max_out = hw.tile.max_inputs, hw.tile.max_outputs
     tables: list[Table] = []
     values: dict[str, Any] = {}
     inputs: dict[str, Any] = {
         "hardware": hw.name,
-        "tile": [max_in, max_out],
+        "tile": [hw.tile.max_inputs, hw.tile.max_outputs],
         "tasks": args.tasks,
         "rank": args.rank,
         "seq_len": args.seq_len,
         "integration_times_ns": list(args.integration_time_ns),
         "token_counts": list(args.tokens),
     }
-
     if args.model is not None or args.shapes is not None:
-        label, shapes, digital, hidden, own_head = _model_shapes(args, hw)
-        if args.head_params is not None:
-            head = check_int("head_params", args.head_params, 0, "--head-params")
-        elif own_head is not None:
-            head = own_head
-        elif hidden:
-            head = classifier_head_params(hidden, args.num_labels)
-        else:
-            raise CostError("cannot tell this model's hidden size: pass --head-params or --hidden")
-        account = account_model(
-            shapes,
-            digital_params=digital,
-            rank=args.rank,
-            head_params=head,
-            max_inputs=max_in,
-            max_outputs=max_out,
-            bytes_per_param=args.bytes_per_param,
-        )
-        bank = compare_bank(account, args.tasks, devices_per_weight=programming.devices_per_weight)
-        switch = switch_cost(account, programming, swap, max_outputs=max_out)
-        by_shape = latency_by_shape(
-            unique_shapes(shapes),
-            args.rank,
-            integration_times_ns=args.integration_time_ns,
-            token_counts=args.tokens,
-            seq_len=args.seq_len,
-            cluster=cluster,
-            max_inputs=max_in,
-            max_outputs=max_out,
-        )
-        inputs.update(model=label, model_class=args.model_class, head_params=head)
-        tables += [
-            accounting_table(account, tile_label=f"{max_in} x {max_out}"),
-            bank_table(bank, bytes_per_param=args.bytes_per_param),
-            switch_table(switch, programming),
-            latency_table(by_shape, rank=args.rank, seq_len=args.seq_len, cluster=cluster),
-        ]
-        values.update(
-            account=account.to_dict(),
-            bank=bank.to_dict(),
-            switch=switch.to_dict(),
-            latency=[
-                {
-                    "layer": r.shape.label,
-                    "layers": r.count,
-                    "tiles": r.tiles,
-                    "integration_time_ns": r.integration_time_ns,
-                    "best": r.best.to_dict() if r.best else None,
-                }
-                for r in by_shape
-            ],
-            model_overhead={
-                f"{t:g}": model_overhead(by_shape, float(t)) for t in args.integration_time_ns
-            },
-        )
-
+        _model_section(args, hw, configs, tables, values, inputs)
     if args.layer is not None:
-        layer = LayerShape(args.layer[0], args.layer[1], name="--layer")
-        points = latency_sweep(
-            layer.in_features,
-            layer.out_features,
-            args.rank,
-            integration_times_ns=args.integration_time_ns,
-            token_counts=args.tokens,
-            seq_len=args.seq_len,
-            cluster=cluster,
-        )
-        tables.append(sweep_table(points, cluster=cluster))
-        values["latency_sweep"] = [p.to_dict() for p in points]
-        inputs["layer"] = [layer.in_features, layer.out_features]
-
+        _layer_section(args, configs["cluster"], tables, values, inputs)
     print("\n\n".join(t.to_text() for t in tables))
     if args.json:
-        from analora.files import atomic_write_json
-
-        path = Path(args.json)
-        data = {
-            "format": FORMAT,
-            "inputs": inputs,
-            "parameters": {
-                "programming": programming.describe(),
-                "swap": swap.describe(),
-                "cluster": cluster.describe(),
-            },
-            "tables": {t.key: t.to_dict() for t in tables},
-            "values": values,
-        }
-        try:
-            atomic_write_json(path, data)
-        except OSError as exc:
-            raise CostError(
-                f"cannot write {path} ({exc.strerror or exc}): choose another --json path"
-            ) from None
-        print(f"\njson: {path}")
+        _write_json(Path(args.json), inputs, configs, tables, values)
+        print(f"\njson: {args.json}")
     return 0
+
+
+def _head_params(args: argparse.Namespace, own_head: int | None, hidden: int) -> int:
+    if args.head_params is not None:
+        return check_int("head_params", args.head_params, 0, "--head-params")
+    if own_head is not None:
+        return own_head
+    if hidden:
+        return classifier_head_params(hidden, args.num_labels)
+    raise CostError("cannot tell this model's hidden size: pass --head-params or --hidden")
+
+
+def _model_section(
+    args: argparse.Namespace,
+    hw: Any,
+    configs: dict[str, Any],
+    tables: list[Table],
+    values: dict[str, Any],
+    inputs: dict[str, Any],
+) -> None:
+    """Accounting, the bank, reprogramming against a swap and per-shape latency."""
+    max_in, max_out = hw.tile.max_inputs, hw.tile.max_outputs
+    programming, swap, cluster = configs["programming"], configs["swap"], configs["cluster"]
+    label, shapes, digital, hidden, own_head = _model_shapes(args, hw)
+    head = _head_params(args, own_head, hidden)
+    account = account_model(
+        shapes,
+        digital_params=digital,
+        rank=args.rank,
+        head_params=head,
+        max_inputs=max_in,
+        max_outputs=max_out,
+        bytes_per_param=args.bytes_per_param,
+    )
+    bank = compare_bank(account, args.tasks, devices_per_weight=programming.devices_per_weight)
+    switch = switch_cost(account, programming, swap, max_outputs=max_out)
+    by_shape = latency_by_shape(
+        unique_shapes(shapes),
+        args.rank,
+        integration_times_ns=args.integration_time_ns,
+        token_counts=args.tokens,
+        seq_len=args.seq_len,
+        cluster=cluster,
+        max_inputs=max_in,
+        max_outputs=max_out,
+    )
+    inputs.update(model=label, model_class=args.model_class, head_params=head)
+    tables += [
+        accounting_table(account, tile_label=f"{max_in} x {max_out}"),
+        bank_table(bank, bytes_per_param=args.bytes_per_param),
+        switch_table(switch, programming),
+        latency_table(by_shape, rank=args.rank, seq_len=args.seq_len, cluster=cluster),
+    ]
+    values.update(
+        account=account.to_dict(),
+        bank=bank.to_dict(),
+        switch=switch.to_dict(),
+        latency=[
+            {
+                "layer": r.shape.label,
+                "layers": r.count,
+                "tiles": r.tiles,
+                "integration_time_ns": r.integration_time_ns,
+                "best": r.best.to_dict() if r.best else None,
+            }
+            for r in by_shape
+        ],
+        model_overhead={
+            f"{t:g}": model_overhead(by_shape, float(t)) for t in args.integration_time_ns
+        },
+    )
+
+
+def _layer_section(
+    args: argparse.Namespace,
+    cluster: Any,
+    tables: list[Table],
+    values: dict[str, Any],
+    inputs: dict[str, Any],
+) -> None:
+    """The latency sweep of one ``--layer IN OUT``."""
+    layer = LayerShape(args.layer[0], args.layer[1], name="--layer")
+    points = latency_sweep(
+        layer.in_features,
+        layer.out_features,
+        args.rank,
+        integration_times_ns=args.integration_time_ns,
+        token_counts=args.tokens,
+        seq_len=args.seq_len,
+        cluster=cluster,
+    )
+    tables.append(sweep_table(points, cluster=cluster))
+    values["latency_sweep"] = [p.to_dict() for p in points]
+    inputs["layer"] = [layer.in_features, layer.out_features]
+
+
+def _write_json(
+    path: Path,
+    inputs: dict[str, Any],
+    configs: dict[str, Any],
+    tables: list[Table],
+    values: dict[str, Any],
+) -> None:
+    from analora.files import atomic_write_json
+
+    data = {
+        "format": FORMAT,
+        "inputs": inputs,
+        "parameters": {name: config.describe() for name, config in configs.items()},
+        "tables": {t.key: t.to_dict() for t in tables},
+        "values": values,
+    }
+    try:
+        atomic_write_json(path, data)
+    except OSError as exc:
+        raise CostError(
+            f"cannot write {path} ({exc.strerror or exc}): choose another --json path"
+        ) from None
 
 
 def _add_config_flags(p: argparse.ArgumentParser, cls: type, title: str) -> None:
