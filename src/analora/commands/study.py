@@ -46,6 +46,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         "chips": args.chips,
         "max_train_examples": args.max_train_examples,
         "chip_lora_examples": args.chip_lora_examples,
+        "times": tuple(args.times) if args.times else None,
     }
     sizes = replace(sizes, **{k: v for k, v in changes.items() if v is not None})
     target = run_reproduce(
@@ -95,6 +96,7 @@ def register(sub: Any) -> None:
     p.add_argument("--results-md", default=None, help="also write RESULTS.md here")
     p.add_argument("--tasks", nargs="+", help="default: sst2 cola mrpc rte stsb wnli")
     p.add_argument("--chips", type=int, help="chips per method (default 5)")
+    p.add_argument("--times", nargs="+", help="ages (default: 0 1h 1d 1w 30d 1y 10y)")
     p.add_argument(
         "--max-train-examples", type=int, help="a training subset for every method (default: full)"
     )
