@@ -23,6 +23,14 @@ straight-through (the quantisers and the noise count as identity), computed in
 one custom autograd function so that no intermediate is kept for backward:
 ``dy/dx_i = scale_i * w_i`` and, when the analog weights train,
 ``dL/dw_i = (g scale_i)^T x_i``.
+
+On the CPU the forward runs through the fused kernels of
+:mod:`analora.fused` where they apply (the DAC in one pass; the noise, ADC,
+bound check, scales, tile sum and bias in one pass after the GEMM): the same
+statistics as the torch path, not the same bits (the noise comes from Philox
+counters). Elsewhere, or with ``fused.kernels(False)``, the torch path runs;
+every tensor it makes lives on the input's device, and off the CPU bound
+management runs masked rounds over all rows (no index read back).
 """
 
 from __future__ import annotations
