@@ -13,7 +13,18 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "analora"
 
 LAYERS = [
-    {"errors", "files", "seeds", "provenance", "progress", "hub", "models", "__init__"},
+    {
+        "errors",
+        "files",
+        "seeds",
+        "provenance",
+        "progress",
+        "hub",
+        "models",
+        "fused",
+        "_fused_source",
+        "__init__",
+    },
     {"hardware"},
     {"analog"},
     {"adapters"},

@@ -9,9 +9,8 @@ import logging
 import pytest
 import torch
 
-from analora import load_hardware, seeds
-from analora.analog import AnalogLinear, fused
-from analora.analog.mvm import fused_kernels
+from analora import fused, load_hardware, seeds
+from analora.analog import AnalogLinear
 
 needs_kernels = pytest.mark.skipif(fused.load() is None, reason="no C++ compiler")
 
@@ -35,7 +34,7 @@ def _layer(
 def _errors(layer: AnalogLinear, x: torch.Tensor, use_fused: bool) -> torch.Tensor:
     ideal = x @ layer.digital_weight().T + layer.bias
     layer.generator = seeds.generator("fused-test")
-    with torch.no_grad(), fused_kernels(use_fused):
+    with torch.no_grad(), fused.kernels(use_fused):
         return (layer(x) - ideal).flatten()
 
 
@@ -91,7 +90,7 @@ def test_fused_training_gradients_match_the_torch_path() -> None:
     grads, outs = [], []
     for use_fused in (False, True):
         xr = x[:64].clone().requires_grad_(True)
-        with fused_kernels(use_fused):
+        with fused.kernels(use_fused):
             y = layer(xr)
         (y * r).sum().backward()
         grads.append(xr.grad)
@@ -109,7 +108,7 @@ def test_without_a_compiler_the_torch_path_runs_and_says_so_once(
     fused.reset()
     try:
         layer, x = _layer(8, out=64, inp=64)
-        with caplog.at_level(logging.WARNING, logger="analora.analog.fused"):
+        with caplog.at_level(logging.WARNING, logger="analora.fused"):
             y1, y2 = layer(x[:8, :64]), layer(x[:8, :64])
         assert fused.load() is None and y1.shape == y2.shape == (8, 64)
         warnings = [r for r in caplog.records if "using the torch path" in r.message]
@@ -131,3 +130,19 @@ def test_kernels_build_into_the_cache(monkeypatch, tmp_path) -> None:  # type: i
     finally:
         monkeypatch.undo()
         fused.reset()
+
+
+def test_loading_the_kernels_leaves_the_floating_point_mode_alone() -> None:
+    """Denormals stay denormals after the library is loaded (no flush-to-zero)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch; from analora import fused; lib = fused.load(); "
+        "x = torch.tensor([1e-39]); print(lib is not None, (x * 1.0).item() != 0.0)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded, denormal_kept = out.stdout.split()
+    if loaded != "True":
+        pytest.skip("no C++ compiler here: the kernels did not load")
+    assert denormal_kept == "True"

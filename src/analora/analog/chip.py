@@ -31,7 +31,7 @@ from analora.analog.convert import (
     convert,
 )
 from analora.analog.layer import AnalogLinear
-from analora.analog.mvm import MVMSettings, analog_forward
+from analora.analog.mvm import MVMSettings, tile_outputs
 from analora.errors import ChipError
 from analora.hardware import pcm
 from analora.hardware.config import HardwareConfig
@@ -51,8 +51,8 @@ def drift_readout(layer: AnalogLinear, w: Tensor, gen: torch.Generator) -> Tenso
     # Row k drives input k of every input chunk at once; chunks are separate
     # tiles with their own input scaling and ADCs, so they do not interact.
     eye = torch.eye(g.chunk, device=w.device).unsqueeze(1).expand(g.chunk, g.n_in, g.chunk)
-    q, row_factor, _ = analog_forward(eye, w, layer.settings, gen)  # eye: [c, n_in, c]
-    out = q * row_factor  # [n_in, c, out], normalised tile outputs
+    out = tile_outputs(eye, w, layer.settings, gen)  # [n_in, c, out], normalised
+
     beta = torch.empty(g.n_in, g.n_out, device=w.device)
     for i, c in enumerate(g.in_sizes):
         for j, (o0, o1) in enumerate(g.out_bounds):

@@ -23,22 +23,27 @@ straight-through (the quantisers and the noise count as identity), computed in
 one custom autograd function so that no intermediate is kept for backward:
 ``dy/dx_i = scale_i * w_i`` and, when the analog weights train,
 ``dL/dw_i = (g scale_i)^T x_i``.
+
+On the CPU the forward runs through the fused kernels of
+:mod:`analora.fused` where they apply (the DAC in one pass; the noise, ADC,
+bound check, scales, tile sum and bias in one pass after the GEMM): the same
+statistics as the torch path, not the same bits (the noise comes from Philox
+counters). Elsewhere, or with ``fused.kernels(False)``, the torch path runs;
+every tensor it makes lives on the input's device, and off the CPU bound
+management runs masked rounds over all rows (no index read back).
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
-import analora.analog.fused as fused
-from analora import seeds
+from analora import fused, seeds
 from analora.hardware.config import HardwareConfig
 
 
@@ -264,30 +269,13 @@ def _bound_manage_masked(q: Tensor, clipping: Tensor, tile: _Tiles, bound: float
     return reduction
 
 
-_use_fused = threading.local()
-
-
-@contextmanager
-def fused_kernels(enabled: bool) -> Iterator[None]:
-    """Use (or not) the fused CPU kernels of :mod:`analora.analog.fused` in
-    this thread; they are used by default wherever they apply."""
-    before = getattr(_use_fused, "on", True)
-    _use_fused.on = enabled
-    try:
-        yield
-    finally:
-        _use_fused.on = before
-
-
 def _fused_lib(xp: Tensor, w: Tensor, s: MVMSettings, sum_tiles: bool) -> Any:
     """The kernel library when the fused path applies to this call, else None."""
-    if not (getattr(_use_fused, "on", True) and sum_tiles and xp.device.type == "cpu"):
-        return None
-    if xp.dtype != torch.float32 or w.dtype != torch.float32:
+    if not sum_tiles or w.dtype != torch.float32:
         return None
     if s.bound_management not in ("none", "iterative"):
         return None
-    return fused.load()
+    return fused.for_tensor(xp)
 
 
 def _fused_forward(
@@ -353,6 +341,24 @@ def _fused_forward(
         yr.mul_(sc.unsqueeze(1))
     y[rows] = yr.sum(dim=0) if b is None else yr.sum(dim=0).add_(b)
     return y, mask
+
+
+def tile_outputs(
+    xp: Tensor, w: Tensor, s: MVMSettings, gen: torch.Generator | None = None
+) -> Tensor:
+    """``[n_in, N, out]``: each tile's output (``q * row_factor`` of
+    :func:`analog_forward`) for packed inputs, through the fused kernels
+    when they apply (one tile at a time)."""
+    lib = _fused_lib(xp, w, s, True)
+    if lib is None:
+        q, row_factor, _ = analog_forward(xp, w, s, gen)
+        return q * row_factor
+    return torch.stack(
+        [
+            _fused_forward(lib, xp[:, i : i + 1], w[i : i + 1], None, None, s, gen)[0]
+            for i in range(w.shape[0])
+        ]
+    )
 
 
 class _AnalogLinearFn(torch.autograd.Function):

@@ -19,7 +19,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from analora import seeds
+from analora import fused, seeds
 from analora.hardware import pcm
 from analora.hardware.config import DeviceConfig
 from analora.hardware.tiling import Block
@@ -86,6 +86,21 @@ class PCMDevice:
     ) -> dict[str, Tensor]:
         c = self.config
         w = w.detach().float()
+        lib = fused.for_tensor(w)
+        if lib is not None:  # the same formulas in one pass (analora.fused)
+            seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=w.device).item())
+            g_prog, nu = fused.pcm_program(
+                lib,
+                w,
+                w_max.detach().float(),
+                tuple(c.prog_coeffs),
+                c.g_max_uS,
+                c.prog_coeffs_g_max_uS,
+                c.prog_noise_scale,
+                c.drift_scale,
+                seed,
+            )
+            return {"g_prog_uS": g_prog, "nu": nu, "w_max": w_max.detach().float().clone()}
         # Of each pair, one device carries |w| (the "active" one: G+ for
         # w > 0, G- otherwise) and the other targets 0 S. The conductance-
         # dependent statistics are evaluated on the active devices only; at

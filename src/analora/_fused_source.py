@@ -1,5 +1,5 @@
 """C++ source of the fused CPU kernels (compiled on first use by
-:mod:`analora.analog.fused`; kept in a Python string so that it ships with the
+:mod:`analora.fused`; kept in a Python string so that it ships with the
 package as code).
 
 Two row-parallel kernels, called on row ranges ``[r0, r1)`` so that the
@@ -8,6 +8,8 @@ only, never on the split:
 
 * ``analora_dac``: abs-max input scaling and the DAC in one pass (per row
   ``a = max |x|`` (1 if 0 or off), ``codes = clamp(round(x / (a s_in)))``);
+* ``analora_pcm_program``: the PCM device model's programming step
+  (:mod:`analora.hardware.pcm`) for a whole layer in one pass;
 * ``analora_epilogue``: everything after the GEMM in one pass: output noise
   (Philox4x32-7 counters plus Box-Muller), ADC rounding, the bound check
   (rows whose ADC saturates are flagged and their codes written back for
@@ -206,6 +208,62 @@ int64_t analora_epilogue(float* acc, int64_t n_in, int64_t N, int64_t out, float
     }
   }
   return flagged;
+}
+
+// PCM programming (the formulas of analora.hardware.pcm, fused): for each
+// normalised weight of rows [r0, r1) (rows of c weights, tile max wmax[row]),
+// the active device targets |w| g_max / wmax, the idle one 0 S; each gets
+// programming noise sigma(G) z and a drift exponent |mu(G) + sigma_nu(G) z|.
+// coeffs: the sigma polynomial, lowest power first (n_coeffs <= 8).
+// Writes gp and nu, each [2, rows, c]: index 0 is G+, 1 is G-.
+void analora_pcm_program(const float* w, const float* wmax, int64_t rows, int64_t c,
+                         const float* coeffs, int n_coeffs, float g_max, float coeffs_g_max,
+                         float prog_scale, float drift_scale, uint64_t seed, float* gp,
+                         float* nu, int64_t r0, int64_t r1) {
+  const int64_t padded = (c + kPerDraw - 1) / kPerDraw * kPerDraw;
+  std::vector<float> z(4 * padded), g(c), sigma(c);
+  std::vector<uint32_t> words(4 * padded / kPerDraw);
+  const float floor_rel = 1e-7f, sig_unit = g_max / coeffs_g_max;
+  // The idle device (G = 0): constants of the same formulas.
+  const float sigma0 = coeffs[0] * sig_unit, log0 = std::log(floor_rel);
+  const float mu0 = std::fmin(std::fmax(-0.0155f * log0 + 0.0244f, 0.049f), 0.1f);
+  const float sn0 = std::fmin(std::fmax(-0.0125f * log0 - 0.0059f, 0.008f), 0.045f);
+  for (int64_t r = r0; r < r1; ++r) {
+    for (uint32_t k = 0; k < 4; ++k)
+      normals(z.data() + k * padded, padded, (uint32_t)r, k, seed, words.data());
+    const float* zpa = z.data();
+    const float* zpi = z.data() + padded;
+    const float* zna = z.data() + 2 * padded;
+    const float* zni = z.data() + 3 * padded;
+    const float* wr = w + r * c;
+    const float k_scale = g_max / std::fmax(wmax[r], floor_rel);
+    for (int64_t j = 0; j < c; ++j) {
+      g[j] = std::fmin(std::fmax(std::fabs(wr[j]) * k_scale, 0.0f), g_max);
+      sigma[j] = coeffs[n_coeffs - 1];
+    }
+    for (int k = n_coeffs - 2; k >= 0; --k) {
+      const float ck = coeffs[k];
+      for (int64_t j = 0; j < c; ++j) sigma[j] = sigma[j] * (g[j] / g_max) + ck;
+    }
+    float* gp0 = gp + r * c;
+    float* gp1 = gp + rows * c + r * c;
+    float* nu0 = nu + r * c;
+    float* nu1 = nu + rows * c + r * c;
+    for (int64_t j = 0; j < c; ++j) {
+      const float ga = std::fmax(g[j] + prog_scale * sigma[j] * sig_unit * zpa[j], 0.0f);
+      const float gi = std::fmax(prog_scale * sigma0 * zpi[j], 0.0f);
+      const float lg = std::log(std::fmax(g[j] / g_max, floor_rel));
+      const float mu = std::fmin(std::fmax(-0.0155f * lg + 0.0244f, 0.049f), 0.1f);
+      const float sn = std::fmin(std::fmax(-0.0125f * lg - 0.0059f, 0.008f), 0.045f);
+      const float na = std::fabs(mu + sn * zna[j]) * drift_scale;
+      const float ni = std::fabs(mu0 + sn0 * zni[j]) * drift_scale;
+      const bool pos = wr[j] > 0.0f;
+      gp0[j] = pos ? ga : gi;
+      gp1[j] = pos ? gi : ga;
+      nu0[j] = pos ? na : ni;
+      nu1[j] = pos ? ni : na;
+    }
+  }
 }
 
 }  // extern "C"

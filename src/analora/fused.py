@@ -5,7 +5,7 @@ the DAC before it; output noise, ADC, bound check, clamping, digital scales,
 tile sum and bias after it) is memory-bound: done as separate torch
 operations it reads and writes every output many times, and torch's CPU
 normal generator is itself slower than the rest. The kernels in
-:mod:`analora.analog._fused_source` do each side in one pass, with counter
+:mod:`analora._fused_source` do each side in one pass, with counter
 based noise (Philox4x32-10), so results do not depend on the number of
 threads.
 
@@ -28,7 +28,9 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -36,15 +38,20 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from analora.analog._fused_source import SOURCE
+from analora._fused_source import SOURCE
 
 log = logging.getLogger(__name__)
 
 # -O3 and -ffast-math let the Box-Muller loop vectorise through glibc's
 # vector math library (libmvec); fast-math is not passed to the link step,
 # so the process's floating-point mode is left alone.
-FLAGS = ("-O3", "-march=native", "-ffast-math", "-fPIC", "-shared", "-std=c++17")
+FLAGS = ("-O3", "-march=native", "-ffast-math", "-fPIC", "-std=c++17")
+LINK = ("-shared",)
 LIBS = ("-lmvec", "-lm")
+# Compile and link are two steps: GCC before 13 links crtfastmath.o into a
+# shared library built with -ffast-math in one command, and loading it would
+# switch the whole process to flush-to-zero (denormals read as 0 in every
+# torch operation afterwards). tests/analog/test_fused.py checks it does not.
 
 _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
@@ -53,9 +60,32 @@ _pool: ThreadPoolExecutor | None = None
 _pool_key: tuple[int, int] = (-1, 0)
 
 
+_switch = threading.local()
+
+
 def enabled() -> bool:
     """Whether the fused kernels may be used (``ANALORA_FUSED`` not 0/off)."""
     return os.environ.get("ANALORA_FUSED", "1").lower() not in ("0", "off", "false", "no")
+
+
+@contextmanager
+def kernels(use: bool) -> Iterator[None]:
+    """Use (or not) the fused kernels in this thread; they are used by
+    default wherever they apply."""
+    before = getattr(_switch, "on", True)
+    _switch.on = use
+    try:
+        yield
+    finally:
+        _switch.on = before
+
+
+def for_tensor(t: Tensor) -> ctypes.CDLL | None:
+    """The kernel library if it may run on ``t`` (a float32 CPU tensor, the
+    switch on in this thread), else None."""
+    if not getattr(_switch, "on", True) or t.device.type != "cpu" or t.dtype != torch.float32:
+        return None
+    return load()
 
 
 def cache_dir() -> Path:
@@ -80,7 +110,7 @@ def _compiler() -> str | None:
 
 def library_path(cxx: str) -> Path:
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
-    key = hashlib.sha256("\0".join([SOURCE, *FLAGS, *LIBS, version, _cpu_id()]).encode())
+    key = hashlib.sha256("\0".join([SOURCE, *FLAGS, *LINK, *LIBS, version, _cpu_id()]).encode())
     return cache_dir() / f"analora_fused_{key.hexdigest()[:16]}.so"
 
 
@@ -90,12 +120,15 @@ def _build(cxx: str, target: Path) -> None:
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         src = Path(tmp) / "fused.cpp"
         src.write_text(SOURCE)
-        out = Path(tmp) / target.name
-        proc = subprocess.run(
-            [cxx, *FLAGS, str(src), "-o", str(out), *LIBS], capture_output=True, text=True
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed")
+        obj, out = Path(tmp) / "fused.o", Path(tmp) / target.name
+        for command in (
+            [cxx, *FLAGS, "-c", str(src), "-o", str(obj)],
+            [cxx, *LINK, str(obj), "-o", str(out), *LIBS],  # no -ffast-math here
+        ):
+            proc = subprocess.run(command, capture_output=True, text=True)
+            if proc.returncode != 0:
+                detail = proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"
+                raise RuntimeError(detail)
         os.replace(out, target)
 
 
@@ -134,6 +167,10 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
         *(p, i64, i64, i64, f32, p, p, p, f32, i32, f32, ctypes.c_uint64, p, p, i64, i64)
     ]
     lib.analora_epilogue.restype = i64
+    lib.analora_pcm_program.argtypes = [
+        *(p, p, i64, i64, p, i32, f32, f32, f32, f32, ctypes.c_uint64, p, p, i64, i64)
+    ]
+    lib.analora_pcm_program.restype = None
     return lib
 
 
@@ -245,3 +282,45 @@ def epilogue(
         flags.data_ptr(),
     )
     return sum(_run(lib.analora_epilogue, args, n))
+
+
+def pcm_program(
+    lib: ctypes.CDLL,
+    w: Tensor,
+    w_max: Tensor,
+    coeffs: tuple[float, ...],
+    g_max_uS: float,
+    coeffs_g_max_uS: float,
+    prog_scale: float,
+    drift_scale: float,
+    seed: int,
+) -> tuple[Tensor, Tensor]:
+    """Programmed conductances and drift exponents ``[2, *w.shape]`` (G+, G-)
+    of packed weights ``w`` (last dim: one tile row) with per-row tile max
+    ``w_max`` (``w.shape[:-1] + (1,)``)."""
+    if not 1 <= len(coeffs) <= 8:
+        raise ValueError("the programming-noise polynomial needs 1 to 8 coefficients")
+    w, w_max = w.contiguous(), w_max.contiguous()
+    c = w.shape[-1]
+    rows = w.numel() // c
+    gp = torch.empty(2, *w.shape, device=w.device)
+    nu = torch.empty(2, *w.shape, device=w.device)
+    cf = torch.tensor(coeffs, dtype=torch.float32, device=w.device)
+    _check(w, w_max, gp, nu, cf)
+    args = (
+        w.data_ptr(),
+        w_max.data_ptr(),
+        rows,
+        c,
+        cf.data_ptr(),
+        len(coeffs),
+        g_max_uS,
+        coeffs_g_max_uS,
+        prog_scale,
+        drift_scale,
+        seed,
+        gp.data_ptr(),
+        nu.data_ptr(),
+    )
+    _run(lib.analora_pcm_program, args, rows)
+    return gp, nu
