@@ -224,10 +224,17 @@ def test_digital_then_direct_then_ahwa(tmp_path) -> None:  # type: ignore[no-unt
     assert record["kind"] == "model" and record["model"]["format"] == "analog"
 
 
-def test_analog_methods_refuse_a_gpu(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from analora.errors import AnaloraError
-    from analora.training.methods import check_device
+def test_devices_are_checked_not_refused_by_method() -> None:
+    import torch
 
-    check_device("digital", "cuda")  # allowed (where a GPU exists)
-    with pytest.raises(AnaloraError, match="--device cpu"):
-        check_device("ahwa-lora", "cuda")
+    from analora.errors import AnaloraError
+    from analora.training.registry import get_method
+    from analora.workflows.runtime import pick_device
+
+    assert pick_device("cpu", get_method("ahwa-lora")) == "cpu"  # analog methods on any device
+    if not torch.cuda.is_available():
+        assert pick_device("auto", get_method("ahwa-lora")) == "cpu"
+        with pytest.raises(AnaloraError, match="no CUDA device is visible here; use --device cpu"):
+            pick_device("cuda", get_method("ahwa-lora"))
+    with pytest.raises(AnaloraError, match="is not a device"):
+        pick_device("gpu0")

@@ -23,7 +23,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         max_eval_examples=args.max_eval_examples,
     )
     progress, bar = cell_bar("sweep")
-    results = sweep_run(spec, args.out, data_dir=args.data_dir, progress=progress)
+    results = sweep_run(
+        spec, args.out, data_dir=args.data_dir, progress=progress, device=args.device
+    )
     bar.close()
     metric = results["primary_metric"]
     print(f"{results['method']} on {results['task']} ({results['eval_split']}), {metric}:")
@@ -67,6 +69,7 @@ def add_grid_flags(p: Any) -> None:
 def register(sub: Any) -> None:
     p = sub.add_parser("sweep", help=cmd_sweep.__doc__)
     p.add_argument("--deployment", required=True, help="an output directory of 'analora train'")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     add_grid_flags(p)
     p.set_defaults(func=cmd_sweep)
 

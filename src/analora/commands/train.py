@@ -82,7 +82,7 @@ def register(sub: Any) -> None:
     p.add_argument("--batch-size", type=int, help=recipe)
     p.add_argument("--lr", type=float, help=recipe)
     p.add_argument("--warmup-ratio", type=float, help=recipe)
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (analog: cpu)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--rank", type=int, default=8)
     p.add_argument("--lora-alpha", type=int, default=32)
     p.add_argument("--lora-dropout", type=float, default=0.1)

@@ -91,6 +91,16 @@ class Deployed:
     def kind(self) -> str:
         return str(self.record["kind"])
 
+    def to(self, device: str) -> Deployed:
+        """Move the models (and a bound chip's state) to ``device``; chips
+        programmed later are programmed there."""
+        self.model.to(device)
+        if self.analog is not None:
+            self.analog.to(device)
+        if self.bound_chip is not None:
+            self.bound_chip.to(device)
+        return self
+
     def chip(self, seed: int) -> Any:
         """Program (once) the chip of this seed."""
         from analora.analog import program
@@ -296,13 +306,18 @@ def run_sweep(
     data_dir: str | Path | None = None,
     max_eval_examples: int | None = None,
     progress: Progress | None = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
-    """Sweep a deployment over ``config``'s chips and times into ``out_dir``;
-    resume a sweep with the same settings; refuse a directory holding another."""
+    """Sweep a deployment over ``config``'s chips and times into ``out_dir``
+    on ``device``; resume a sweep with the same settings; refuse a directory
+    holding another. (Cells are reproducible per device: a sweep resumed on
+    another device mixes statistics, not bits.)"""
     from analora.files import output_lock
 
     with output_lock(out_dir, "analora sweep", beside=True):
-        return _sweep_locked(run_dir, out_dir, config, data_dir, max_eval_examples, progress)
+        return _sweep_locked(
+            run_dir, out_dir, config, data_dir, max_eval_examples, progress, device
+        )
 
 
 def _sweep_locked(
@@ -312,12 +327,13 @@ def _sweep_locked(
     data_dir: str | Path | None,
     max_eval_examples: int | None,
     progress: Progress | None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     config = config or SweepConfig()
     run, out = Path(run_dir), Path(out_dir)
     settings = _settings(run, config, max_eval_examples)
     started = time.perf_counter()
-    deployed = load_deployment(run, data_dir, max_eval_examples)
+    deployed = load_deployment(run, data_dir, max_eval_examples).to(device)
     bound = deployed.bound_chip
     if bound is not None and config.chip_seeds != [bound.seed]:
         raise SweepError(

@@ -124,15 +124,6 @@ def default_lr(method: str) -> float:
     return get_method(method).default_lr
 
 
-def check_device(method: str, device: str | torch.device) -> None:
-    """The analog engine draws its noise with CPU generators: analog methods run on CPU."""
-    if torch.device(device).type != "cpu" and get_method(method).analog:
-        raise AnaloraError(
-            f"--method {method} simulates the analog hardware, which runs on CPU only: "
-            "use --device cpu (the digital methods run on a GPU)"
-        )
-
-
 def _require(job: MethodJob, trains: str) -> Method:
     method = job.spec
     if method.trains != trains:
@@ -140,7 +131,6 @@ def _require(job: MethodJob, trains: str) -> Method:
         raise AnaloraError(
             f"--method {job.method!r} does not train {trains}s: use one of {', '.join(names)}"
         )
-    check_device(job.method, job.device if job.accelerator is None else job.accelerator.device)
     return method
 
 

@@ -11,13 +11,13 @@ from analora.training.registry import Method
 
 
 def pick_device(name: str, method: Method | None = None) -> str:
-    """``cpu``, ``cuda``, ``cuda:N``, or ``auto`` (a GPU when one is visible
-    and the method can use it; the analog engine runs on the CPU)."""
+    """``cpu``, ``cuda``, ``cuda:N``, or ``auto`` (a GPU when one is visible).
+    Every method runs on either: the analog engine allocates on, and draws its
+    noise with generators of, its input's device."""
     import torch
 
     if name == "auto":
-        use_gpu = torch.cuda.is_available() and (method is None or not method.analog)
-        return "cuda" if use_gpu else "cpu"
+        return "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError):
@@ -26,11 +26,6 @@ def pick_device(name: str, method: Method | None = None) -> str:
         ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise AnaloraError(f"--device {name}: no CUDA device is visible here; use --device cpu")
-    if method is not None and method.analog and device.type != "cpu":
-        raise AnaloraError(
-            f"--method {method.name} simulates the analog hardware, which runs on CPU only: "
-            "use --device cpu (the digital methods run on a GPU)"
-        )
     return name
 
 

@@ -37,9 +37,12 @@ def sweep_run(
     *,
     data_dir: str | Path | None = None,
     progress: Progress | None = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
-    """Sweep ``spec`` into ``out`` (resuming a cut sweep of the same settings)
-    and return its ``analora-results/1`` record."""
+    """Sweep ``spec`` into ``out`` on ``device`` (resuming a cut sweep of the
+    same settings) and return its ``analora-results/1`` record."""
+    from analora.workflows.runtime import pick_device
+
     return run_sweep(
         spec.deployment,
         out,
@@ -47,4 +50,5 @@ def sweep_run(
         data_dir=data_dir,
         max_eval_examples=spec.max_eval_examples,
         progress=progress,
+        device=pick_device(device),
     )
