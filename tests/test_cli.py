@@ -235,13 +235,13 @@ def test_ctrl_c(capsys, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyp
     ],
 )
 def test_os_errors_while_writing(capsys, tmp_path, monkeypatch, errno_, fragment) -> None:  # type: ignore[no-untyped-def]
-    import analora.analog.store
+    import analora.analog.chip_files
 
     def failing(tensors, path, metadata=None):  # type: ignore[no-untyped-def]
         Path(path).write_bytes(b"half")  # a write cut off part way
         raise OSError(errno_, os.strerror(errno_), path)
 
-    monkeypatch.setattr(analora.analog.store, "save_file", failing)
+    monkeypatch.setattr(analora.analog.chip_files, "save_file", failing)
     code, out, err = run(capsys, *_program_argv(tmp_path))
     _one_line_error(code, err, fragment)
     assert "chip.safetensors" in err and "saved to" not in out

@@ -1,5 +1,6 @@
 """Adapters: digital LoRA branches (peft) on analog layers."""
 
+from analora.adapters.adapter_files import load_adapter, read_adapter_meta, save_adapter
 from analora.adapters.lora import (
     PLACEMENTS,
     AdapterError,
@@ -10,7 +11,6 @@ from analora.adapters.lora import (
     target_layers,
     trainable_parameters,
 )
-from analora.adapters.store import load_adapter, read_adapter_meta, save_adapter
 
 __all__ = [
     "PLACEMENTS",

@@ -19,7 +19,7 @@ gets when the whole batch runs under its task's adapter alone with the same
 noise draws (same chip, age and read index); ``tests/adapters/test_bank.py``
 checks this.
 
-Bindings are checked as in :func:`analora.adapters.store.load_adapter`: an
+Bindings are checked as in :func:`analora.adapters.adapter_files.load_adapter`: an
 adapter trained on another base model or hardware config is refused, and so
 is a chip-calibrated adapter (``chip-lora``) on any chip but its own.
 """
@@ -38,8 +38,8 @@ from peft.utils import set_peft_model_state_dict
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
+from analora.adapters.adapter_files import WEIGHTS, _base_binding, read_adapter_meta
 from analora.adapters.lora import AdapterError, AnalogLoraLinear, known_to_peft
-from analora.adapters.store import WEIGHTS, _base_binding, read_adapter_meta
 from analora.analog.chip import Chip
 from analora.analog.layer import AnalogLinear
 

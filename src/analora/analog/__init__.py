@@ -1,6 +1,7 @@
 """Analog layer: the analog linear layer, model conversion, and chips."""
 
 from analora.analog.chip import Chip, program
+from analora.analog.chip_files import load_analog_model, load_chip, save_analog_model, save_chip
 from analora.analog.convert import (
     ConversionReport,
     analog_layers,
@@ -9,7 +10,6 @@ from analora.analog.convert import (
     refresh_fingerprint,
 )
 from analora.analog.layer import AnalogLinear
-from analora.analog.store import load_analog_model, load_chip, save_analog_model, save_chip
 
 __all__ = [
     "AnalogLinear",

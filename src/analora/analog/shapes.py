@@ -1,6 +1,6 @@
 """What a chip holds for each analog layer: the tensors and their shapes, as
 functions of the layer's tile geometry and the device model. A chip whose
-tensors differ is damaged or forged (see :func:`analora.analog.store.verify_chip`).
+tensors differ is damaged or forged (see :func:`analora.analog.chip_files.verify_chip`).
 """
 
 from __future__ import annotations

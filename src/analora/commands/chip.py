@@ -41,7 +41,7 @@ def cmd_chip_program(args: argparse.Namespace) -> int:
 
 def cmd_chip_info(args: argparse.Namespace) -> int:
     """Show a saved chip: tiles, parameters, fingerprint (verified as 'chip read' does)."""
-    from analora.analog.store import read_chip_meta, verify_chip
+    from analora.analog.chip_files import read_chip_meta, verify_chip
 
     meta = read_chip_meta(args.chip_dir)
     verify_chip(args.chip_dir, meta)

@@ -296,7 +296,7 @@ def warm_start(peft_model: PeftModel, adapter_dir: str | Path) -> dict[str, Any]
     from safetensors.torch import load_file
 
     from analora.adapters import AdapterError, read_adapter_meta
-    from analora.adapters.store import WEIGHTS, _base_binding
+    from analora.adapters.adapter_files import WEIGHTS, _base_binding
 
     d = Path(adapter_dir)
     if (d / "adapter").is_dir():

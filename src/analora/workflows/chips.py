@@ -26,7 +26,7 @@ def program_chip(
     (a preset or file, with ``set_fields`` overrides) with ``seed`` and save
     the chip to ``out``. Refuses an occupied ``out`` before the slow work."""
     from analora.analog import program, save_chip
-    from analora.analog.store import is_chip_dir
+    from analora.analog.chip_files import is_chip_dir
     from analora.files import output_lock
     from analora.hardware import load_hardware
     from analora.models import load_model
@@ -70,7 +70,7 @@ def read_chip(
     drift-compensation factor (None when compensation is off). ``hardware``,
     when given, must be the chip's."""
     from analora.analog import load_chip
-    from analora.analog.store import read_chip_meta
+    from analora.analog.chip_files import read_chip_meta
     from analora.errors import ChipError
     from analora.hardware import load_hardware
     from analora.models import load_model

@@ -367,7 +367,7 @@ def check_model_fits(model: Any, length: int, head: str) -> None:
 
 def _load_chip(chip_dir: str, model: Any, hw: Any) -> Any:
     from analora.analog import load_chip
-    from analora.analog.store import read_chip_meta
+    from analora.analog.chip_files import read_chip_meta
 
     meta = read_chip_meta(chip_dir)
     if meta.get("hardware_fingerprint") != hw.fingerprint():
