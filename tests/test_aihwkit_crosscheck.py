@@ -192,7 +192,7 @@ def test_bridge_runs_another_aihwkit_device() -> None:
     w, b = _weights(512, 384)
     dev = AihwkitDevice(ReRamCMONoiseModel())
     chip = program(_analora_layer(w, b, hw), device=dev, seed=3)
-    assert chip.device.name == "aihwkit:ReRamCMONoiseModel"
+    assert chip.device_model.name == "aihwkit:ReRamCMONoiseModel"
     layer = chip.model[0]
     chip.read(3600.0)
     w1 = layer.chip_weight.clone()
@@ -203,7 +203,7 @@ def test_bridge_runs_another_aihwkit_device() -> None:
     # The same model through a config string.
     hw2 = load_hardware("paper-pcm", {"device.model": "aihwkit:ReRamCMONoiseModel"})
     chip2 = program(_analora_layer(w, b, hw2), seed=3)
-    assert chip2.device.name == "aihwkit:ReRamCMONoiseModel"
+    assert chip2.device_model.name == "aihwkit:ReRamCMONoiseModel"
     chip2.read(0.0)
 
 

@@ -75,7 +75,9 @@ class Chip:
     hardware: HardwareConfig
     seed: int
     model_fingerprint: str
-    device: DeviceModel
+    device_model: DeviceModel
+    """The physics of the devices (not a torch device: the chip's tensors live
+    on :attr:`tensor_device`)."""
     state: dict[str, dict[str, Tensor]] = field(repr=False)
     age_s: float | None = None
     read_index: int | None = None
@@ -134,7 +136,8 @@ class Chip:
         if reading and self.age_s is not None and self.read_index is not None:
             gen = generator(self.seed, "forward", self.age_s, self.read_index, device=dev)
             for layer in reading:
-                layer.generator = gen
+                assert layer.chip_weight is not None
+                layer.use_chip(layer.chip_weight, layer.drift_scale, gen)
         return self
 
     @property
@@ -186,16 +189,14 @@ class Chip:
                 forward_gens[dev] = generator(self.seed, "forward", t_s, read_index, device=dev)
             st = self._state_on(name, dev)
             gen = generator(self.seed, "read", t_s, read_index, name, device=dev)
-            w = self.device.read(st, t_s, gen, layer.geometry.blocks)
-            layer.chip_weight = w
-            layer.drift_scale = None
+            w = self.device_model.read(st, t_s, gen, layer.geometry.blocks)
+            drift_scale = None
             if self.hardware.drift_compensation.method == "global":
                 gdc = generator(self.seed, "gdc", t_s, read_index, name, device=dev)
                 beta_t = drift_readout(layer, w, gdc)
                 alpha = pcm.global_drift_compensation(st["gdc_reference"], beta_t)
-                layer.drift_scale = layer.geometry.per_tile_to_columns(alpha)
-            layer.weight_source = "chip"
-            layer.generator = forward_gens[dev]
+                drift_scale = layer.geometry.per_tile_to_columns(alpha)
+            layer.use_chip(w, drift_scale, forward_gens[dev])
         self.age_s, self.read_index = t_s, read_index
         return self
 
@@ -203,7 +204,6 @@ class Chip:
         """Switch the model back to its target weights (training mode)."""
         for _, layer in self.layers():
             layer.use_target()
-            layer.generator = None
 
     @contextmanager
     def reading(self, t_s: float, read_index: int = 0) -> Iterator[nn.Module]:
@@ -247,7 +247,7 @@ class Chip:
             hardware=hardware,
             seed=self.seed,
             model_fingerprint=self.model_fingerprint,
-            device=self.device,
+            device_model=self.device_model,
             state=self.state,
         )
         log.info("chip %d now runs under %s (no device written)", self.seed, hardware.name)
@@ -258,7 +258,7 @@ class Chip:
         return {
             "hardware": self.hardware.name,
             "hardware_fingerprint": self.hardware.fingerprint(),
-            "device": self.device.name,
+            "device": self.device_model.name,
             "seed": self.seed,
             "model_fingerprint": self.model_fingerprint,
             "fingerprint": self.fingerprint(),
@@ -327,7 +327,7 @@ def program(
         hardware=hw,
         seed=seed,
         model_fingerprint=rep.model_fingerprint,
-        device=dev,
+        device_model=dev,
         state=state,
     )
     log.info("programmed %d layers (%d tiles), seed %d", len(layers), rep.tiles, seed)

@@ -65,7 +65,7 @@ def save_chip(chip: Chip, out_dir: str | Path, overwrite: bool = False) -> Path:
             "format": FORMAT,
             "hardware": chip.hardware.to_dict(),
             "hardware_fingerprint": chip.hardware.fingerprint(),
-            "device": chip.device.name,
+            "device": chip.device_model.name,
             "seed": chip.seed,
             "model_fingerprint": chip.model_fingerprint,
             "model_name_or_path": getattr(
@@ -183,7 +183,7 @@ def verify_chip(
         hardware=hardware,
         seed=int(meta["seed"]),
         model_fingerprint=meta["model_fingerprint"],
-        device=make_device(hardware.device),
+        device_model=make_device(hardware.device),
         state=state,
     )
     if chip.fingerprint() != meta["fingerprint"]:
@@ -256,7 +256,7 @@ def load_chip(
         hardware=hardware,
         seed=int(meta["seed"]),
         model_fingerprint=meta["model_fingerprint"],
-        device=dev,
+        device_model=dev,
         state=state,
     )
     if chip.fingerprint() != meta["fingerprint"]:

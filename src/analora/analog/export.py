@@ -23,7 +23,7 @@ def programmed_weights(chip: Chip) -> dict[str, Tensor]:
     was programmed to (programming noise, mapping and out-scales included)."""
     out = {}
     for name, layer in chip.layers():
-        packed = chip.device.programmed_weights(chip.state[name], layer.geometry.blocks)
+        packed = chip.device_model.programmed_weights(chip.state[name], layer.geometry.blocks)
         scale = layer.mapping_scale
         if layer.out_scale is not None:
             scale = scale * layer.out_scale

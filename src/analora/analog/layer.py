@@ -138,9 +138,22 @@ class AnalogLinear(nn.Module):
     def n_tiles(self) -> int:
         return self.geometry.n_tiles
 
+    def use_chip(
+        self, weight: Tensor, drift_scale: Tensor | None, generator: torch.Generator
+    ) -> None:
+        """Compute with a chip's read weights (``[n_in, out, c]``, normalised),
+        its drift-compensation factors per output column (or None) and its
+        forward-noise generator (:meth:`analora.analog.Chip.read`)."""
+        self.chip_weight = weight
+        self.drift_scale = drift_scale
+        self.generator = generator
+        self.weight_source = "chip"
+
     def use_target(self) -> None:
-        """Back to the target weights (hardware-aware training mode)."""
+        """Back to the target weights (hardware-aware training mode); the
+        chip's noise generator is dropped."""
         self.weight_source = "target"
+        self.generator = None
 
     def _effective_weight(self) -> Tensor:
         if self.weight_source == "chip":
