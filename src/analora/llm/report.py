@@ -128,6 +128,26 @@ def table5_md(grpo: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def sft_md(out: Path) -> str:
+    """One line on the instruction tuning behind the 'after' row."""
+    import json
+
+    path = out / "sft" / "sft.json"
+    if not path.is_file():
+        return ""
+    rec = json.loads(path.read_text(encoding="utf-8"))
+    losses = rec["losses"]
+    k = max(1, min(5, len(losses) // 4))
+    spec = rec["spec"]
+    return (
+        f"AHWA-LoRA instruction tuning: {rec['steps']} steps of {spec['batch_size']} examples "
+        f"(at most {rec['tokens_per_example_max']} tokens), rank {spec['lora']['rank']}, "
+        f"lr {spec['lr']:g}, {rec['trainable']['lora']:,} adapter weights; training loss under "
+        f"the noise {statistics.fmean(losses[:k]):.2f} (first {k} steps) -> "
+        f"{statistics.fmean(losses[-k:]):.2f} (last {k}).\n"
+    )
+
+
 def write_results(
     results_dir: Path, table4: dict, sweep: dict, grpo: dict, sizes: Any, out: Path
 ) -> dict[str, Any]:
@@ -150,6 +170,7 @@ def write_results(
         "",
         "## Table IV: zero-shot accuracy",
         "",
+        sft_md(out),
         table4_md(table4),
         "## Evaluation noise",
         "",
