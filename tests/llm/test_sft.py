@@ -69,3 +69,20 @@ def test_bad_spec_is_a_clear_error(tmp_path, alpaca_file) -> None:
         SFTSpec(steps=2, warmup_steps=5)
     with pytest.raises(AnaloraError, match="--alpaca"):
         InstructionSpec(sources=("alpaca",))
+
+
+def test_answer_loss_weights_batches_by_answer_tokens(tiny_llama_dir) -> None:
+    from analora.llm.heldout import answer_loss
+
+    lm = load_causal_lm(str(tiny_llama_dir))
+    ids = torch.randint(0, 100, (3, 10), generator=torch.Generator().manual_seed(0))
+    labels = ids.clone()
+    labels[0, :8] = -100  # 1 answer token after the shift
+    labels[1:, :2] = -100  # 7 each
+    data = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
+    logits = lm.model(input_ids=ids).logits[:, :-1]
+    ce = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), reduction="sum"
+    )
+    expected = float(ce) / int((labels[:, 1:] != -100).sum())
+    assert answer_loss(lm.model, data, batch_size=2) == pytest.approx(expected, rel=1e-5)

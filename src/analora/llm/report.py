@@ -144,7 +144,22 @@ def sft_md(out: Path) -> str:
         f"(at most {rec['tokens_per_example_max']} tokens), rank {spec['lora']['rank']}, "
         f"lr {spec['lr']:g}, {rec['trainable']['lora']:,} adapter weights; training loss under "
         f"the noise {statistics.fmean(losses[:k]):.2f} (first {k} steps) -> "
-        f"{statistics.fmean(losses[-k:]):.2f} (last {k}).\n"
+        f"{statistics.fmean(losses[-k:]):.2f} (last {k}).{_heldout_md(out)}\n"
+    )
+
+
+def _heldout_md(out: Path) -> str:
+    import json
+
+    path = out / "heldout_loss.json"
+    if not path.is_file():
+        return ""
+    h = json.loads(path.read_text(encoding="utf-8"))
+    b, a = h["analog_before"], h["analog_after"]
+    return (
+        f" Loss per answer token on {h['examples']} held-out instruction examples: digital "
+        f"{h['digital']:.2f}; analog before {b['mean']:.2f}, after {a['mean']:.2f} "
+        f"(same {len(b['chips'])} chips)."
     )
 
 

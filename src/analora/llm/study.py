@@ -51,6 +51,7 @@ class StudySizes:
     eval_problems: int = 8
     eval_new_tokens: int = 96
     batch_size: int = 16
+    heldout_examples: int = 32
     model: str = "smollm2"
 
 
@@ -68,6 +69,7 @@ FAST = StudySizes(
     grpo_completion_tokens=8,
     eval_problems=2,
     eval_new_tokens=8,
+    heldout_examples=2,
 )
 FULL = StudySizes(
     sft_steps=6470,
@@ -246,4 +248,14 @@ def llm_study(
     # The tables so far (the sweep, the longest stage, comes last).
     write_results(Path(results_dir), table4, _sweep_done(out), grpo, sizes, out)
     sweep = _sweep(out, sizes, adapter)
+    write_results(Path(results_dir), table4, sweep, grpo, sizes, out)
+    _cached(out / "heldout_loss.json", lambda: _heldout(sizes, adapter))
     return write_results(Path(results_dir), table4, sweep, grpo, sizes, out)
+
+
+def _heldout(sizes: StudySizes, adapter: Path) -> dict[str, Any]:
+    from analora.llm.heldout import heldout_losses
+
+    return heldout_losses(
+        sizes.model, adapter, sizes.heldout_examples, sizes.sft_max_tokens, sizes.sweep_chips
+    )
