@@ -163,6 +163,30 @@ def _heldout_md(out: Path) -> str:
     )
 
 
+def _grpo_log_md(out: Path) -> str:
+    """What the GRPO runs saw: mean reward and how many groups had no spread."""
+    import json
+
+    parts = []
+    for kind in ("digital", "analog"):
+        path = out / "grpo" / kind / "grpo.json"
+        if not path.is_file():
+            continue
+        rec = json.loads(path.read_text(encoding="utf-8"))
+        steps = [e for e in rec["log"] if "reward" in e]
+        if not steps:
+            continue
+        reward = statistics.fmean(float(e["reward"]) for e in steps)
+        flat = statistics.fmean(float(e.get("frac_reward_zero_std", 0.0)) for e in steps)
+        spec = rec["spec"]
+        parts.append(
+            f"{kind}: {len(steps)} steps of {spec['num_generations']} completions of at most "
+            f"{spec['max_completion_tokens']} tokens, mean reward {reward:.2f} of "
+            f"{9.5}, {100 * flat:.0f} % of groups without reward spread (no gradient)"
+        )
+    return ("\nGRPO training: " + "; ".join(parts) + ".\n") if parts else ""
+
+
 def write_results(
     results_dir: Path, table4: dict, sweep: dict, grpo: dict, sizes: Any, out: Path
 ) -> dict[str, Any]:
@@ -192,7 +216,7 @@ def write_results(
         sweep_md(sweep),
         "## Table V: math problems, GRPO",
         "",
-        table5_md(grpo),
+        table5_md(grpo) + _grpo_log_md(out),
     ]
     atomic_write_text(results_dir / "tables.md", "\n".join(text))
     return record
