@@ -234,7 +234,7 @@ class TrainingConfig:
         _check_float(self.section, "weight_noise_std", self.weight_noise_std, 0.0)
 
 
-DEVICE_MODELS = ("pcm", "ideal")
+DEVICE_MODELS = ("pcm", "ideal", "gaussian")
 
 
 @dataclass(frozen=True)
@@ -242,8 +242,11 @@ class DeviceConfig:
     """The device model that turns target conductances into programmed ones
     and ages them. ``pcm`` is the statistical PCM model of Nandakumar et al.
     (ICECS 2019) as in aihwkit's ``PCMLikeNoiseModel`` (defaults below are its
-    defaults); ``ideal`` programs exactly and never drifts; ``aihwkit:<Class>``
-    uses that noise model from ``aihwkit.inference`` through the bridge."""
+    defaults); ``ideal`` programs exactly and never drifts; ``gaussian`` adds
+    one draw of Gaussian weight noise per chip (``weight_noise_std``) and never
+    drifts (the evaluation noise of Li et al., arXiv 2411.17367 v4, for decoder
+    LLMs); ``aihwkit:<Class>`` uses that noise model from ``aihwkit.inference``
+    through the bridge."""
 
     section: ClassVar[str] = "device"
     model: str = "pcm"
@@ -260,6 +263,9 @@ class DeviceConfig:
     prog_noise_scale: float = 1.0
     read_noise_scale: float = 1.0
     drift_scale: float = 1.0
+    weight_noise_std: float | None = None
+    """``gaussian`` model: std of the programmed weights' error, relative to the
+    tile's max |w| (as ``training.weight_noise_std``); null for other models."""
 
     def __post_init__(self) -> None:
         s = self.section
@@ -279,6 +285,9 @@ class DeviceConfig:
         _check_float(s, "t_read_s", self.t_read_s, 0.0, lo_open=True)
         for name in ("prog_noise_scale", "read_noise_scale", "drift_scale"):
             _check_float(s, name, getattr(self, name), 0.0)
+        _check_float(s, "weight_noise_std", self.weight_noise_std, 0.0, optional=True)
+        if self.model == "gaussian" and self.weight_noise_std is None:
+            raise _err(s, "weight_noise_std", None, "a number >= 0 when device.model is gaussian")
 
 
 @dataclass(frozen=True)
@@ -371,6 +380,9 @@ class HardwareConfig:
 
         body = self.to_dict()
         body.pop("name")
+        if body["device"]["weight_noise_std"] is None:
+            # Off: hashed as before the field existed, so saved chips still match.
+            body["device"].pop("weight_noise_std")
         text = json.dumps(body, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -148,12 +148,39 @@ class PCMDevice:
         return self._to_weights(g_t, state)
 
 
+@dataclass(frozen=True)
+class GaussianDevice:
+    """Programs each weight with one fixed draw of additive Gaussian noise of
+    std ``weight_noise_std * w_max`` (the tile's max |w|), then never drifts and
+    reads without noise: the weight-noise-only evaluation of Li et al. (arXiv
+    2411.17367 v4) for decoder LLMs, where each chip is one noise draw."""
+
+    weight_noise_std: float
+    name: str = "gaussian"
+
+    def program(
+        self, w: Tensor, w_max: Tensor, generator: torch.Generator, blocks: list[Block]
+    ) -> dict[str, Tensor]:
+        noise = seeds.randn(tuple(w.shape), generator).mul_(w_max * self.weight_noise_std)
+        return {"w": noise.add_(w.detach().float())}
+
+    def programmed_weights(self, state: dict[str, Tensor], blocks: list[Block]) -> Tensor:
+        return state["w"]
+
+    def read(
+        self, state: dict[str, Tensor], t_s: float, generator: torch.Generator, blocks: list[Block]
+    ) -> Tensor:
+        return state["w"].clone()
+
+
 def make_device(config: DeviceConfig) -> DeviceModel:
     """The device model a config names (``aihwkit:<Class>`` needs aihwkit)."""
     if config.model == "ideal":
         return IdealDevice()
     if config.model == "pcm":
         return PCMDevice(config)
+    if config.model == "gaussian":
+        return GaussianDevice(float(config.weight_noise_std or 0.0))
     from analora.hardware.aihwkit_bridge import AihwkitDevice
 
     return AihwkitDevice.from_name(config.model.split(":", 1)[1], g_max_uS=config.g_max_uS)

@@ -1,0 +1,263 @@
+"""The decoder-LLM study: the paper's Table IV (zero-shot on nine benchmarks:
+digital, analog before and after AHWA-LoRA instruction tuning), its sweep
+over evaluation noise, and Table V (GRPO on math problems), at sizes this
+machine runs in about an hour (``sizes=FULL`` for the full benchmark sets).
+
+Every stage writes its result as JSON under ``out`` as soon as it is done
+(benchmark by benchmark, sweep point by sweep point) and a rerun skips what
+exists, so a killed study continues where it stopped; instruction tuning
+resumes from its last checkpoint. The tables and ``summary.json`` (schema
+``analora-llm-summary/1``) go to ``results_dir``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from analora.errors import AnaloraError
+from analora.files import atomic_write_json, read_json
+from analora.llm.benchmarks import NAMES
+from analora.llm.grpo import GRPOSpec
+from analora.llm.instructions import InstructionSpec
+from analora.llm.sft import SFTSpec
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "analora-llm-summary/1"
+
+
+@dataclass(frozen=True)
+class StudySizes:
+    """How much of everything the study runs."""
+
+    sft_steps: int = 40
+    sft_batch: int = 4
+    sft_max_tokens: int = 192
+    items: int | None = 30
+    """Items per benchmark for Table IV; None: every validation item."""
+    chips: tuple[int, ...] = (0,)
+    sweep_benchmarks: tuple[str, ...] = ("piqa", "arc_easy")
+    """Where the digital model is well above chance (HellaSwag, the paper's, is
+    near chance for a 135M model)."""
+    sweep_items: int | None = 20
+    sweep_levels: tuple[float, ...] = (0.0, 0.02, 0.04, 0.067)
+    sweep_pcm_ages_s: tuple[float, ...] = (0.0,)
+    sweep_chips: tuple[int, ...] = (0, 1)
+    grpo_steps: int = 4
+    grpo_generations: int = 4
+    grpo_completion_tokens: int = 64
+    grpo_lr: float = 5e-6
+    eval_problems: int = 8
+    eval_new_tokens: int = 96
+    batch_size: int = 16
+    heldout_examples: int = 32
+    model: str = "smollm2"
+
+
+MACHINE = StudySizes()
+FAST = StudySizes(
+    sft_steps=2,
+    sft_batch=2,
+    sft_max_tokens=160,
+    items=2,
+    sweep_items=2,
+    sweep_levels=(0.0, 0.067),
+    sweep_chips=(0,),
+    grpo_steps=1,
+    grpo_generations=2,
+    grpo_completion_tokens=8,
+    eval_problems=2,
+    eval_new_tokens=8,
+    heldout_examples=2,
+)
+FULL = StudySizes(
+    sft_steps=6470,
+    sft_batch=8,
+    sft_max_tokens=2048,
+    items=None,
+    chips=(0, 1, 2),
+    sweep_benchmarks=NAMES,
+    sweep_items=None,
+    sweep_levels=(0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.067),
+    sweep_pcm_ages_s=(0.0, 3600.0, 86400.0),
+    sweep_chips=(0, 1, 2),
+    grpo_steps=500,
+    grpo_generations=16,
+    grpo_completion_tokens=1024,
+    eval_problems=500,
+    eval_new_tokens=1024,
+)
+
+
+def _cached(path: Path, compute: Any) -> Any:
+    if path.is_file():
+        return read_json(path, AnaloraError, f"delete {path} to recompute it")
+    value = compute()
+    atomic_write_json(path, value)
+    return value
+
+
+def _sft(out: Path, sizes: StudySizes) -> Path:
+    from analora.llm.sft import sft_run
+
+    adapter = out / "sft" / "adapter"
+    if not (out / "sft" / "sft.json").is_file():
+        spec = SFTSpec(
+            model=sizes.model,
+            steps=sizes.sft_steps,
+            warmup_steps=min(5, sizes.sft_steps - 1),
+            batch_size=sizes.sft_batch,
+            data=InstructionSpec(max_length_tokens=sizes.sft_max_tokens),
+        )
+        sft_run(spec, out / "sft", resume=True, progress=_progress("sft"))
+    return adapter
+
+
+def _progress(name: str) -> Any:
+    def report(p: dict[str, Any]) -> None:
+        log.info("%s step %d/%d loss %.3f", name, p["step"], p["total"], p["loss"])
+
+    return report
+
+
+def _table4(out: Path, sizes: StudySizes, adapter: Path) -> dict[str, dict[str, Any]]:
+    """{config: {benchmark: scores}}, benchmark by benchmark, each cached."""
+    from analora.hardware import load_hardware
+    from analora.llm.analog import attach_adapter, to_analog
+    from analora.llm.models import load_causal_lm
+    from analora.llm.zeroshot import evaluate, evaluate_chips, load_benchmarks
+
+    result: dict[str, dict[str, Any]] = {}
+    for config in ("digital", "analog_before", "analog_after"):
+        d = out / "zeroshot" / config
+        todo = [n for n in NAMES if not (d / f"{n}.json").is_file()]
+        if todo:
+            lm = load_causal_lm(sizes.model)
+            model = lm.model
+            if config != "digital":
+                to_analog(model, load_hardware("paper-llm"))
+                if config == "analog_after":
+                    model = attach_adapter(model, adapter)
+                model.eval()
+            for name in todo:
+                items = load_benchmarks([name], sizes.items)
+                if config == "digital":
+                    scores = evaluate(model, lm.tokenizer, items, sizes.batch_size)
+                else:
+                    scores = evaluate_chips(
+                        model, lm.tokenizer, items, sizes.chips, batch_size=sizes.batch_size
+                    )
+                atomic_write_json(d / f"{name}.json", scores[name])
+                log.info("%s %s: %.2f", config, name, scores[name]["score"])
+        result[config] = {
+            n: read_json(d / f"{n}.json", AnaloraError, "rerun the study") for n in NAMES
+        }
+    return result
+
+
+def _sweep_done(out: Path) -> dict[str, Any]:
+    d = out / "sweep"
+    return {p.stem: read_json(p, AnaloraError, "rerun the study") for p in sorted(d.glob("*.json"))}
+
+
+def _sweep(out: Path, sizes: StudySizes, adapter: Path) -> dict[str, Any]:
+    from analora.llm.sweep import SweepSpec, noise_sweep
+    from analora.llm.zeroshot import load_benchmarks
+
+    d = out / "sweep"
+    done = _sweep_done(out)
+    spec = SweepSpec(
+        model=sizes.model,
+        adapter=str(adapter),
+        levels=sizes.sweep_levels,
+        pcm_ages_s=sizes.sweep_pcm_ages_s,
+        chips=sizes.sweep_chips,
+        batch_size=sizes.batch_size,
+    )
+    items = load_benchmarks(sizes.sweep_benchmarks, sizes.sweep_items)
+    return noise_sweep(
+        spec, items, done, on_point=lambda name, rec: atomic_write_json(d / f"{name}.json", rec)
+    )
+
+
+def _grpo(out: Path, sizes: StudySizes) -> dict[str, Any]:
+    """Accuracy before and after GRPO, digital and analog (3 % weight noise)."""
+    from analora.llm.grpo import grpo_run
+
+    d = out / "grpo"
+    result: dict[str, Any] = {}
+    for analog in (False, True):
+        kind = "analog" if analog else "digital"
+        spec = GRPOSpec(
+            model=sizes.model,
+            analog=analog,
+            steps=sizes.grpo_steps,
+            num_generations=sizes.grpo_generations,
+            max_completion_tokens=sizes.grpo_completion_tokens,
+            lr=sizes.grpo_lr,
+        )
+        result[f"{kind}_before"] = _cached(
+            d / f"{kind}_before.json", lambda s=spec: _math_eval(s, None, sizes)
+        )
+        if not (d / kind / "grpo.json").is_file():
+            grpo_run(spec, d / kind)
+        result[f"{kind}_after"] = _cached(
+            d / f"{kind}_after.json", lambda s=spec, k=kind: _math_eval(s, d / k / "adapter", sizes)
+        )
+    return result
+
+
+def _math_eval(spec: GRPOSpec, adapter: Path | None, sizes: StudySizes) -> dict[str, Any]:
+    from analora.hardware import load_hardware
+    from analora.llm.analog import attach_adapter, program_chip, to_analog
+    from analora.llm.grpo import eval_problems, math_eval
+    from analora.llm.models import load_causal_lm
+
+    lm = load_causal_lm(spec.model)
+    model = lm.model
+    problems = eval_problems(sizes.eval_problems, spec.dataset)
+    if spec.analog:
+        to_analog(model, load_hardware(spec.hardware, list(spec.overrides)))
+    if adapter is not None:
+        model = attach_adapter(model, adapter, analog=spec.analog)
+    if not spec.analog:
+        return math_eval(model, lm.tokenizer, problems, sizes.eval_new_tokens)
+    runs = []
+    for seed in sizes.chips:
+        with program_chip(model, seed).reading(0.0):
+            runs.append(math_eval(model, lm.tokenizer, problems, sizes.eval_new_tokens))
+    best = dict(runs[0])
+    best["accuracy"] = sum(r["accuracy"] for r in runs) / len(runs)
+    best["chips"] = [r["accuracy"] for r in runs]
+    return best
+
+
+def llm_study(
+    out: str | Path, results_dir: str | Path, sizes: StudySizes = MACHINE
+) -> dict[str, Any]:
+    """Run (or continue) every stage; write the tables and ``summary.json``."""
+    from analora.llm.report import write_results
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "sizes.json", asdict(sizes))
+    adapter = _sft(out, sizes)
+    table4 = _table4(out, sizes, adapter)
+    grpo = _grpo(out, sizes)
+    # The tables so far (the sweep, the longest stage, comes last).
+    write_results(Path(results_dir), table4, _sweep_done(out), grpo, sizes, out)
+    sweep = _sweep(out, sizes, adapter)
+    write_results(Path(results_dir), table4, sweep, grpo, sizes, out)
+    _cached(out / "heldout_loss.json", lambda: _heldout(sizes, adapter))
+    return write_results(Path(results_dir), table4, sweep, grpo, sizes, out)
+
+
+def _heldout(sizes: StudySizes, adapter: Path) -> dict[str, Any]:
+    from analora.llm.heldout import heldout_losses
+
+    return heldout_losses(
+        sizes.model, adapter, sizes.heldout_examples, sizes.sft_max_tokens, sizes.sweep_chips
+    )
