@@ -2,7 +2,7 @@
 
 Layers, lowest first (a module may import its own layer and any below):
 base (errors, files, seeds, provenance, hub, models: loading a Hugging Face
-model) -> hardware -> analog -> adapters -> tasks -> training -> sweep, bank, cost -> workflows ->
+model) -> hardware -> analog -> adapters -> tasks -> training -> sweep, bank, cost, llm -> workflows ->
 studies, demo -> commands, cli. Every ``import`` and ``from`` in the source
 counts, the lazy ones inside functions included.
 """
@@ -30,7 +30,7 @@ LAYERS = [
     {"adapters"},
     {"tasks"},
     {"training"},
-    {"sweep", "bank", "cost"},
+    {"sweep", "bank", "cost", "llm"},
     {"workflows"},
     {"studies", "demo"},
     {"commands", "cli", "__main__"},

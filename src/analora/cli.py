@@ -36,6 +36,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "cost": ("analora.cost.cli", "parameters, reprogramming against adapter swaps, latency"),
     "bank": ("analora.commands.bank", "adapter banks: many tasks on one chip"),
     "study": ("analora.commands.study", "multi-task, re-adaptation, refresh, reproduction"),
+    "llm": ("analora.llm.cli", "decoder LMs: instruction tuning, zero-shot, noise sweeps, GRPO"),
 }
 
 DESCRIPTION = (
