@@ -378,4 +378,9 @@ def write_results_md(report: dict[str, Any], results_dir: Path, path: Path, intr
     plots = sorted((results_dir / "plots").glob("*.png"))
     if plots:
         lines += ["## Plots", ""] + [f"![{p.stem}]({rel}/plots/{p.name})" for p in plots]
+    llm = results_dir / "llm" / "tables.md"
+    if llm.is_file():  # written by `analora llm study` into the same results folder
+        text = llm.read_text(encoding="utf-8").replace("# Decoder LLM", "## Decoder LLM", 1)
+        lines += ["", text.replace("\n## ", "\n### ")]
+        lines.append(f"More on the decoder runs: [{rel}/llm/README.md]({rel}/llm/README.md).")
     atomic_write_text(path, "\n".join(lines) + "\n")
