@@ -168,8 +168,27 @@ def intro(study: Study) -> str:
             f"{s.first_chip_seed + s.chips - 1}, the same for every method, so differences are "
             f"paired), ages: {', '.join(s.times)}. Training took {train_s / 60:.0f} min of "
             "wall time in all on a 2-core machine shared with other jobs.",
+            "",
+            "What this can and cannot show: MiniLM is a 6-layer sentence encoder, not the "
+            "paper's MobileBERT, and SST-2 accuracy is not the paper's SQuAD F1 headline, so "
+            "the comparisons are about direction and significance, not the paper's sizes; "
+            + _missing(s)
+            + "A verdict is 'reproduced' only when the 95 % confidence interval of the paired "
+            "difference lies on the claimed side, 'inconclusive' when it straddles.",
         ]
     )
+
+
+def _missing(s: ReproduceSizes) -> str:
+    left = [t for t in TASKS if t not in s.tasks]
+    parts = []
+    if left:
+        parts.append(f"the tasks {', '.join(left)} were not run in this study")
+    if len(s.times) < 7:
+        parts.append(f"{len(s.times)} of the paper's 7 ages were read")
+    if s.max_train_examples:
+        parts.append(f"each method trained on at most {s.max_train_examples:,} examples")
+    return ("; ".join(parts) + ". ") if parts else ""
 
 
 def _check_data(study: Study) -> None:
@@ -262,9 +281,14 @@ def sweep_task(study: Study, task: str) -> None:
 def _sweep_chip_lora(study: Study, task: str) -> None:
     """Each chip's own adapter on its chip; the cells joined into one record."""
     from analora.sweep.engine import Results
+    from analora.sweep.results import JSON_FILE, read_results
 
     parts = []
     for seed in study.seeds:
+        done = study.sweep_dir(task, "chip-lora", seed) / JSON_FILE
+        if done.is_file():  # a finished chip: its results, not its adapter, are needed
+            parts.append(read_results(done))
+            continue
         say(f"[sweep] {task} chip-lora on chip {seed}")
         parts.append(
             sweep_step(
