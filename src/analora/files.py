@@ -226,12 +226,15 @@ def output_lock(directory: str | Path, command: str, *, beside: bool = False) ->
     model) would take a lock inside it away: ``beside=True`` locks
     ``.<name>.lock`` in its parent instead, and does not create ``directory``."""
     d = Path(directory)
-    if beside:
-        d.parent.mkdir(parents=True, exist_ok=True)
-        lock = d.parent / f".{d.name}.lock"
-    else:
-        d.mkdir(parents=True, exist_ok=True)
-        lock = d / LOCK_NAME
+    where = d.parent if beside else d
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AnaloraError(
+            f"cannot create {where} ({exc.strerror or exc}): a file or an unwritable "
+            "directory is in the way; choose another --out"
+        ) from None
+    lock = d.parent / f".{d.name}.lock" if beside else d / LOCK_NAME
     fd, holder = _try_lock(lock)
     if fd is None and _is_stale(holder):
         log.warning("taking over the stale lock of %s in %s", _describe(holder), d)

@@ -68,8 +68,17 @@ def open_sweep(out: Path, settings: dict[str, Any], what: str = "a sweep") -> di
         probe.unlink()
     except OSError as exc:
         raise SweepError(f"cannot write to {out} ({exc.strerror}): choose another --out") from None
+    _remove_leftovers(out)
     atomic_write_text(settings_path, json.dumps(settings, indent=1) + "\n")
     return None
+
+
+def _remove_leftovers(out: Path) -> None:
+    """Delete the hidden temporary files a killed write left in ``out`` (the
+    caller holds the directory's lock, so no other writer owns them)."""
+    for leftover in out.iterdir():
+        if leftover.name.startswith(".") and leftover.is_file():
+            leftover.unlink(missing_ok=True)
 
 
 def _same_sweep(out: Path, previous: dict, settings: dict, what: str) -> None:
