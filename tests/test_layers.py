@@ -1,8 +1,9 @@
 """The package's layers import only downward, and nothing imports in a cycle.
 
 Layers, lowest first (a module may import its own layer and any below):
-base (errors, files, seeds, provenance, hub, models: loading a Hugging Face
-model) -> hardware -> analog -> adapters -> tasks -> training -> sweep, bank, cost, llm -> workflows ->
+base (errors, files, seeds, provenance, progress, fused kernels, hub, models:
+loading a Hugging Face model) -> hardware -> analog -> adapters -> tasks ->
+training -> sweep, bank, cost, llm -> workflows ->
 studies, demo -> commands, cli. Every ``import`` and ``from`` in the source
 counts, the lazy ones inside functions included.
 """
