@@ -167,7 +167,8 @@ def intro(study: Study) -> str:
             f"Chips: {s.chips} per method (seeds {s.first_chip_seed}-"
             f"{s.first_chip_seed + s.chips - 1}, the same for every method, so differences are "
             f"paired), ages: {', '.join(s.times)}. Training took {train_s / 60:.0f} min of "
-            "wall time in all on a 2-core machine shared with other jobs.",
+            "wall time in all on a 2-core machine shared with other jobs. Rerun (it skips "
+            "what is done): `" + _command(s) + "`.",
             "",
             "What this can and cannot show: MiniLM is a 6-layer sentence encoder, not the "
             "paper's MobileBERT, and SST-2 accuracy is not the paper's SQuAD F1 headline, so "
@@ -177,6 +178,18 @@ def intro(study: Study) -> str:
             "difference lies on the claimed side, 'inconclusive' when it straddles.",
         ]
     )
+
+
+def _command(s: ReproduceSizes) -> str:
+    """The command line that runs a study of these sizes."""
+    parts = ["analora study reproduce --data-dir DATA --out runs/reproduce"]
+    parts.append("--tasks " + " ".join(s.tasks))
+    parts.append(f"--chips {s.chips} --times " + " ".join(s.times))
+    if s.max_train_examples:
+        parts.append(f"--max-train-examples {s.max_train_examples}")
+    parts.append(f"--chip-lora-examples {s.chip_lora_examples}")
+    parts.append("--results-dir docs/results --results-md RESULTS.md")
+    return " ".join(parts)
 
 
 def _missing(s: ReproduceSizes) -> str:
