@@ -95,6 +95,9 @@ def _trials(n: int, tiny_dir: Path, tmp_path: Path) -> None:
     if not (DATA / "glue" / "SST-2").is_dir():
         pytest.skip(f"SST-2 not found under {DATA}")
     whole = tmp_path / "whole"
+    # A first run warms the caches (tokenised data, compiled kernels), so the
+    # kill times are fractions of what a run costs once they are warm.
+    _run(_train_argv(tiny_dir, tmp_path / "warm-up"))
     _, train_s = _run(_train_argv(tiny_dir, whole))
     _, sweep_s = _run(_sweep_argv(whole, tmp_path / "whole-sweep"))
     reference = {f: (whole / f).read_bytes() for f in TRAIN_FILES}
