@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -391,8 +391,3 @@ def rank_stage(study: Study) -> None:
                 run, study.out / "sweeps" / task / f"ahwa-lora-r{rank}", chips=s.chips,
                 times=s.times, data_dir_=study.data_dir, first_chip_seed=s.first_chip_seed,
             )  # fmt: skip
-
-
-def sizes_with(**changes: Any) -> ReproduceSizes:
-    """The full sizes with some fields changed (for callers and tests)."""
-    return replace(ReproduceSizes(), **changes)

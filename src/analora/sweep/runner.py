@@ -225,20 +225,15 @@ def _digital_model(d: Path, record: dict[str, Any], spec: Any) -> Any:
     from peft import PeftModel
 
     from analora.models import load_model
+    from analora.training.registry import get_method
 
-    if get_owns_model(record["method"]):
+    if get_method(record["method"]).owns_model:
         model = load_model(str(d / "model"), spec.model_class, **_task_kwargs(spec))
     else:
         base = load_model(record["model"]["path"], spec.model_class, **_task_kwargs(spec))
         model = PeftModel.from_pretrained(base, str(d / "adapter"))
     model.eval()
     return model
-
-
-def get_owns_model(method: str) -> bool:
-    from analora.training.registry import get_method
-
-    return get_method(method).owns_model
 
 
 def _model_to_program(d: Path, record: dict[str, Any], spec: Any, hardware: Any, head: str) -> Any:

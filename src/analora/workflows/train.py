@@ -12,7 +12,7 @@ differs is named.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -457,17 +457,3 @@ def _fingerprints(
     if source is not None:
         found["model"] = fingerprint_path(model_path)
     return found
-
-
-def spec_from_record(record: dict[str, Any]) -> RunSpec:
-    """The spec a ``run.json`` was written from (unknown keys ignored)."""
-    names = {f.name for f in fields(RunSpec)}
-    values = {k: v for k, v in record.items() if k in names}
-    values["set"] = tuple(values.get("set") or ())
-    if values.get("chip"):
-        values["chip_seed"] = None
-    return RunSpec(**values)
-
-
-def as_dict(spec: RunSpec) -> dict[str, Any]:
-    return asdict(spec)
