@@ -252,7 +252,7 @@ def test_out_under_a_file(capsys, tmp_path) -> None:  # type: ignore[no-untyped-
     (tmp_path / "file").write_text("x")
     out = tmp_path / "file" / "chip"
     code, _, err = run(capsys, "chip", "program", "--model", "minilm", "--out", str(out), "--quiet")
-    _one_line_error(code, err, "check the path")
+    _one_line_error(code, err, "choose another --out")
     assert (tmp_path / "file").read_text() == "x"
 
 
