@@ -43,6 +43,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     sizes = FAST if args.fast else ReproduceSizes()
     changes = {
         "tasks": tuple(args.tasks) if args.tasks else None,
+        "methods": tuple(args.methods) if args.methods else None,
         "chips": args.chips,
         "max_train_examples": args.max_train_examples,
         "chip_lora_examples": args.chip_lora_examples,
@@ -95,6 +96,12 @@ def register(sub: Any) -> None:
     p.add_argument("--results-dir", default=None, help="default: OUT/results")
     p.add_argument("--results-md", default=None, help="also write RESULTS.md here")
     p.add_argument("--tasks", nargs="+", help="default: sst2 cola mrpc rte stsb wnli")
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        help="only these methods (default: all six; chip-lora needs ahwa-lora, direct and ahwa"
+        " need digital)",
+    )
     p.add_argument("--chips", type=int, help="chips per method (default 5)")
     p.add_argument("--times", nargs="+", help="ages (default: 0 1h 1d 1w 30d 1y 10y)")
     p.add_argument(

@@ -118,6 +118,9 @@ def run_reproduce(
     if unknown:
         raise AnaloraError(f"--stage {unknown[0]!r} is unknown: use {', '.join(STAGES)}")
     sizes = sizes or (FAST if fast else ReproduceSizes())
+    odd = [m for m in sizes.methods if m not in METHODS]
+    if odd:
+        raise AnaloraError(f"--methods {odd[0]!r} is not studied: use {', '.join(METHODS)}")
     study = Study(Path(out_dir), sizes, data_dir(data_dir_))
     _check_data(study)
     study.out.mkdir(parents=True, exist_ok=True)
