@@ -1,4 +1,5 @@
-"""Dynamic padding: examples per second before and after, on SST-2, CoLA and RTE.
+"""Cheaper steps: dynamic padding and LoRA dropout, examples per second
+before and after, on SST-2, CoLA and RTE.
 
 Before: every batch padded to the task's ``max_length`` (128) in the seeded
 order (the engine of the previous release). After: batches grouped by length
@@ -6,7 +7,11 @@ and cut to their longest row (``analora.training.batching``). Measured side
 by side in one process on the same examples, with the packaged MiniLM:
 
 * training: ``ahwa-lora`` steps (forward, backward, AdamW) under ``paper-pcm``;
-* evaluation: the analog model on a programmed chip read at 1 year.
+* evaluation: the analog model on a programmed chip read at 1 year;
+* LoRA dropout: ``digital-lora`` steps on the length-grouped batches with
+  peft's ``nn.Dropout`` against :class:`analora.adapters.dropout.LoraDropout`,
+  alternating batch by batch in the same model (the share of a step the
+  dropout mask cost is largest where the analog forward adds nothing).
 
 Writes ``benchmarks/results/padding.json``; docs/performance.md quotes it.
 Run: ``./run bench padding`` (``--train-batches``, ``--eval-examples``).
@@ -95,7 +100,54 @@ def measure(task: str, train_batches: int, eval_examples: int, batch: int = 32) 
     out["eval_speedup"] = out["eval_dynamic_ex_per_s"] / out["eval_static_ex_per_s"]
     lengths = sequence_lengths(dev)
     out["dev_mean_tokens"] = float(lengths.float().mean()) if lengths is not None else None
+    out.update(_dropout_rates(train, dynamic))
     return out
+
+
+def _dropout_rates(train: dict, batches: list[dict]) -> dict[str, float]:
+    """digital-lora examples per second with each dropout, batch by batch."""
+    from peft import LoraConfig, get_peft_model
+    from torch import nn
+
+    from analora.adapters.dropout import LoraDropout
+    from analora.analog.convert import mappable_layers
+    from analora.models import resolve
+    from analora.tasks import get_task
+    from analora.workflows.train import load_task_model
+
+    torch.manual_seed(0)
+    model = load_task_model(resolve("minilm"), get_task("sst2"), "mean")
+    names = [n for n, _ in mappable_layers(model, exclude=["classifier"])]
+    config = LoraConfig(r=8, lora_alpha=32, lora_dropout=0.1, target_modules=names,
+                        modules_to_save=["classifier"])  # fmt: skip
+    model = get_peft_model(model, config)
+    slots = [
+        m.lora_dropout
+        for m in model.modules()
+        if isinstance(getattr(m, "lora_dropout", None), nn.ModuleDict)
+    ]
+    kinds = {"native": [dict(s.items()) for s in slots],
+             "lora": [{k: LoraDropout(d.p) for k, d in s.items()} for s in slots]}  # fmt: skip
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-4)
+    model.train()
+    seconds = {"native": 0.0, "lora": 0.0}
+    for i, batch in enumerate(batches[:1] + batches):
+        for kind in ("native", "lora") if i % 2 else ("lora", "native"):
+            for slot, modules in zip(slots, kinds[kind], strict=True):
+                slot.update(modules)
+            start = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            model(**batch).loss.backward()
+            opt.step()
+            if i:  # the first batch warms both
+                seconds[kind] += time.perf_counter() - start
+    n = sum(len(b["labels"]) for b in batches)
+    return {
+        "digital_lora_native_dropout_ex_per_s": n / seconds["native"],
+        "digital_lora_lora_dropout_ex_per_s": n / seconds["lora"],
+        "dropout_speedup": seconds["native"] / seconds["lora"],
+    }
 
 
 def main() -> None:
@@ -115,7 +167,8 @@ def main() -> None:
         print(
             f"{task}: train {r['train_static_ex_per_s']:.1f} -> {r['train_dynamic_ex_per_s']:.1f} "
             f"ex/s (x{r['train_speedup']:.2f}); eval {r['eval_static_ex_per_s']:.1f} -> "
-            f"{r['eval_dynamic_ex_per_s']:.1f} ex/s (x{r['eval_speedup']:.2f})"
+            f"{r['eval_dynamic_ex_per_s']:.1f} ex/s (x{r['eval_speedup']:.2f}); digital-lora "
+            f"with LoraDropout x{r['dropout_speedup']:.2f}"
         )
 
 

@@ -34,6 +34,7 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from torch import Tensor, nn
 
 from analora.adapters import add_lora, save_adapter, select_targets
+from analora.adapters.dropout import use_lora_dropout
 from analora.analog import Chip, convert, post_update_step, program, save_analog_model
 from analora.analog.convert import mappable_layers
 from analora.errors import AnaloraError
@@ -170,7 +171,9 @@ def _digital_peft(job: MethodJob) -> PeftModel:
         target_modules=select_targets(names, job.lora.targets),
         modules_to_save=[job.head],
     )
-    return get_peft_model(job.model, config)
+    peft_model = get_peft_model(job.model, config)
+    use_lora_dropout(peft_model)  # the same cheaper mask as the analog methods
+    return peft_model
 
 
 def _analog_peft(job: MethodJob) -> tuple[PeftModel, Chip, Any]:
@@ -189,6 +192,7 @@ def _analog_peft(job: MethodJob) -> tuple[PeftModel, Chip, Any]:
         targets=lora.targets,
         head=[job.head],
     )
+    use_lora_dropout(peft_model)  # a cheaper mask than nn.Dropout's (adapters/dropout.py)
     score = evaluator(job.task, job.eval_data)
     bound = job.spec.chip_bound
 
