@@ -120,3 +120,19 @@ def test_reproduce_from_scratch_at_ci_size(tmp_path, capsys) -> None:  # type: i
     assert main([*argv, "--results-dir", str(results)]) == 0
     assert "resuming" not in capsys.readouterr().out
     assert (out / "timings.json").read_text() == timings
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragment"),
+    [
+        (["--methods", "lora"], "--methods 'lora' is not studied"),
+        (["--device", "gpu0"], "--device 'gpu0' is not a device"),
+    ],
+)
+def test_reproduce_refuses_bad_methods_and_devices(tmp_path, capsys, flags, fragment) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "reproduce"
+    argv = ["study", "reproduce", "--data-dir", str(DATA), "--out", str(out), "--fast", *flags]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and fragment in err and "\n" not in err, err
+    assert not out.exists()  # refused before anything was written

@@ -86,10 +86,8 @@ def test_mixed_sweep_matches_single_task_sweeps(runs, tmp_path, capsys) -> None:
     for task in ("sst2", "stsb"):
         assert main(["bank", "add", str(bank), str(runs[task])]) == 0
     grid = ["--chips", "2", "--times", "0", "1y", "--data-dir", str(DATA)]
-    assert (
-        main(["bank", "sweep", str(bank), *grid, "--batch-size", "5", "--out", str(tmp_path / "s")])
-        == 0
-    )
+    sweep = ["bank", "sweep", str(bank), *grid, "--batch-size", "5", "--out", str(tmp_path / "s")]
+    assert main([*sweep, "--device", "cpu"]) == 0  # the bank moves to --device
     for task in ("sst2", "stsb"):
         res = json.loads((tmp_path / "s" / task / "results.json").read_text())
         assert res["label"].startswith("ahwa-lora, bank of 2") and res["chip_seeds"] == [1000, 1001]

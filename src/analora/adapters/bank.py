@@ -274,6 +274,14 @@ class AdapterBank:
                 )
         self.chip = chip
 
+    def to(self, device: torch.device | str) -> AdapterBank:
+        """Move the chip (the model and its programmed state), the adapters and
+        every task head to ``device``; returns the bank."""
+        self.chip.to(device)  # the base model, wrapped by peft, with its LoRA branches
+        for head in self.heads.values():
+            head.to(device)
+        return self
+
     @property
     def base(self) -> nn.Module:
         """The converted model the chip is programmed on (wrapped by peft in place)."""

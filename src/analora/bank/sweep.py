@@ -61,6 +61,7 @@ def evaluate_mixed(
     """Every task's metrics, its examples served in mixed-task batches."""
     from analora.tasks import compute_metrics
 
+    device = next(bank.base.parameters()).device
     length = max(d["input_ids"].shape[1] for d in data.values())
     order = mixed_order({name: len(d["labels"]) for name, d in data.items()})
     outputs: dict[str, list[Tensor | None]] = {
@@ -72,12 +73,13 @@ def evaluate_mixed(
         batch = {
             k: torch.stack([_pad(data[n][k][i : i + 1], length)[0] for n, i in chunk]) for k in keys
         }
-        rows = bank.forward_mixed([n for n, _ in chunk], **trim_padding(batch))
+        batch = {k: v.to(device) for k, v in trim_padding(batch).items()}
+        rows = bank.forward_mixed([n for n, _ in chunk], **batch)
         for (n, i), row in zip(chunk, rows, strict=True):
             outputs[n][i] = row
     metrics = {}
     for name, d in data.items():
-        logits = torch.stack([o for o in outputs[name] if o is not None]).float()
+        logits = torch.stack([o for o in outputs[name] if o is not None]).float().cpu()
         metrics[name] = compute_metrics(
             bank.entries[name].task, logits.numpy(), d["labels"].numpy()
         )
@@ -137,14 +139,18 @@ def sweep_bank(
     max_eval_examples: int | None = None,
     batch_size: int = 64,
     progress: Progress | None = None,
+    device: str = "cpu",
 ) -> dict[str, dict[str, Any]]:
-    """Sweep every adapter of a bank on the same chips in mixed-task batches;
-    write one results file per task; return them by adapter name."""
+    """Sweep every adapter of a bank on the same chips in mixed-task batches
+    on ``device``; write one results file per task; return them by adapter
+    name. (Cells are reproducible per device, as a plain sweep's.)"""
     from analora.files import output_lock
+    from analora.workflows.runtime import pick_device
 
+    where = pick_device(device)
     with output_lock(out_dir, "analora bank sweep", beside=True):
         return _sweep_bank_locked(
-            bank_dir, out_dir, config, data_dir, max_eval_examples, batch_size, progress
+            bank_dir, out_dir, config, data_dir, max_eval_examples, batch_size, progress, where
         )
 
 
@@ -156,6 +162,7 @@ def _sweep_bank_locked(
     max_eval_examples: int | None,
     batch_size: int,
     progress: Progress | None,
+    device: str,
 ) -> dict[str, dict[str, Any]]:
     config = config or SweepConfig()
     d, out = Path(bank_dir), Path(out_dir)
@@ -172,6 +179,7 @@ def _sweep_bank_locked(
     data, fingerprints = _eval_data(d, record, data_dir, max_eval_examples)
     settings["inputs"] = {"data": fingerprints}
     bank, _ = load_bank(d, chip_seed=seeds[0])
+    bank.to(device)
     try:
         open_sweep(out, settings, what="a bank sweep")
     except SweepError as exc:

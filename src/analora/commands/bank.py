@@ -91,6 +91,7 @@ def cmd_bank_sweep(args: argparse.Namespace) -> int:
         max_eval_examples=args.max_eval_examples,
         batch_size=args.batch_size,
         progress=progress,
+        device=args.device,
     )
     bar.close()
     for name, res in results.items():
@@ -126,4 +127,5 @@ def register(sub: Any) -> None:
     p.add_argument("bank")
     add_grid_flags(p)
     p.add_argument("--batch-size", type=int, default=64, help="examples per mixed batch")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     p.set_defaults(func=cmd_bank_sweep)

@@ -57,6 +57,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         sizes=sizes,
         results_dir=args.results_dir,
         results_md=args.results_md,
+        device=args.device,
     )
     print(f"results: {target}")
     return 0
@@ -93,6 +94,7 @@ def register(sub: Any) -> None:
         choices=("train", "sweep", "bank", "readapt", "rank", "report"),
         help="run only these stages (default: all, skipping what is done)",
     )
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--results-dir", default=None, help="default: OUT/results")
     p.add_argument("--results-md", default=None, help="also write RESULTS.md here")
     p.add_argument("--tasks", nargs="+", help="default: sst2 cola mrpc rte stsb wnli")

@@ -31,8 +31,6 @@ FP16_BYTES = 2
 """Bytes per parameter stored in FP16 (IEEE 754 binary16)."""
 
 
-
-
 @dataclass(frozen=True)
 class LayerShape:
     """One analog layer: ``out_features x in_features`` weights."""

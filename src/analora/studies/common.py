@@ -15,9 +15,9 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-def train_step(name: str, spec: Any, out: Path, data_dir_: str | None) -> Any:
-    """:func:`~analora.workflows.train_run` unless ``out`` holds a finished
-    run; resume a cut one. Returns the run (None when it was reused)."""
+def train_step(name: str, spec: Any, out: Path, data_dir_: str | None, device: str = "cpu") -> Any:
+    """:func:`~analora.workflows.train_run` on ``device`` unless ``out`` holds
+    a finished run; resume a cut one. Returns the run (None when it was reused)."""
     from analora.workflows import train_run
 
     if (out / "deployment.json").is_file():
@@ -26,7 +26,7 @@ def train_step(name: str, spec: Any, out: Path, data_dir_: str | None) -> Any:
     resume = (out / "run.json").is_file()
     if resume:
         say(f"[{name}] resuming the run in {out}")
-    return train_run(spec, out, data_dir=data_dir_, resume=resume)
+    return train_run(spec, out, data_dir=data_dir_, resume=resume, device=device)
 
 
 def sweep_step(
@@ -38,8 +38,9 @@ def sweep_step(
     data_dir_: str | None,
     first_chip_seed: int = 1000,
     max_eval_examples: int | None = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
-    """:func:`~analora.workflows.sweep_run` of a run directory (resumable)."""
+    """:func:`~analora.workflows.sweep_run` of a run directory on ``device`` (resumable)."""
     from analora.sweep.results import parse_ages
     from analora.workflows import SweepSpec, sweep_run
 
@@ -51,7 +52,7 @@ def sweep_step(
         first_chip_seed=first_chip_seed,
         max_eval_examples=max_eval_examples,
     )
-    return sweep_run(spec, out, data_dir=data_dir_)
+    return sweep_run(spec, out, data_dir=data_dir_, device=device)
 
 
 def data_dir(arg: str | None, task: str = "SST-2") -> str | None:

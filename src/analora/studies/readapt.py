@@ -114,8 +114,10 @@ def evaluate_series(
     times_s: list[float],
     data_dir_: str | None,
     max_eval_examples: int | None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
-    """Every chip and age for the three series; fingerprints before and after."""
+    """Every chip and age for the three series (on ``device``); fingerprints
+    before and after."""
     from analora.adapters import load_adapter
     from analora.analog import convert, program
     from analora.models import load_model
@@ -130,7 +132,7 @@ def evaluate_series(
         base = load_model(record["model"]["path"], spec.model_class, num_labels=spec.num_labels)
         apply_pooling(base, pooling)
         convert(base, old_hw, exclude=["classifier"])
-        chip = program(base, seed=seed)
+        chip = program(base.to(device), seed=seed)
         programmed = chip.state_fingerprint()
         model = load_adapter(base, old_run / "adapter")
         for t in times_s:
@@ -186,9 +188,11 @@ def run_readapt(
     change: list[str] | None = None,
     fast: bool = False,
     sizes: ReadaptSizes | None = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Change the converters (or another periphery constraint) of programmed
-    chips and re-adapt by retraining the adapters only; returns the summary."""
+    chips and re-adapt by retraining the adapters only (on ``device``);
+    returns the summary."""
     sizes = sizes or (FAST if fast else ReadaptSizes())
     found = data_dir(data_dir_)
     out = Path(out_dir)
@@ -198,7 +202,8 @@ def run_readapt(
     old_run = Path(adapter) if adapter else out / "before"
     if adapter is None:
         say(f"[train] {sizes.task} under paper-pcm")
-        train_step("before", _train_spec(sizes, sizes.task, sizes.epochs), old_run, found)
+        spec = _train_spec(sizes, sizes.task, sizes.epochs)
+        train_step("before", spec, old_run, found, device)
     record, base_hw, new_hw, hw_file = _changed_hardware(old_run, change, out)
     say(f"[change] {', '.join(change)} (hardware {new_hw.name})")
     new_run = out / "retrained"
@@ -207,7 +212,7 @@ def run_readapt(
         sizes, record["task"], sizes.retrain_epochs, hardware=str(hw_file),
         init_adapter=str(old_run),
     )  # fmt: skip
-    train_step("retrain", spec, new_run, found)
+    train_step("retrain", spec, new_run, found, device)
     seeds = [sizes.first_chip_seed + i for i in range(sizes.chips)]
     times = list(parse_ages(list(sizes.times)))
     evals_path = out / "evaluations.json"
@@ -216,7 +221,9 @@ def run_readapt(
         say(f"[sweep] done already in {evals_path}; reusing it")
     else:
         say(f"[sweep] {len(seeds)} chips x {len(times)} ages x 3 series")
-        evals = evaluate_series(old_run, new_run, new_hw, seeds, times, found, sizes.eval_examples)
+        evals = evaluate_series(
+            old_run, new_run, new_hw, seeds, times, found, sizes.eval_examples, device
+        )
         atomic_write_json(evals_path, evals)
     series = _write_series(out, evals, change, base_hw, new_hw, seeds, times)
     summary = _summary(evals, change, base_hw, new_hw, series, times, sizes)

@@ -88,6 +88,8 @@ class Study:
     out: Path
     sizes: ReproduceSizes
     data_dir: str | None
+    device: str = "cpu"
+    """Where every step trains and evaluates (bits are reproducible per device)."""
 
     def run_dir(self, task: str, method: str, chip: int | None = None) -> Path:
         base = self.out / "train" / task / method
@@ -110,10 +112,11 @@ def run_reproduce(
     sizes: ReproduceSizes | None = None,
     results_dir: str | Path | None = None,
     results_md: str | Path | None = None,
+    device: str = "cpu",
 ) -> Path:
     """Run (or continue) the study; returns the directory of its results
     (``results_dir``, default ``OUT/results``). With ``results_md``, the
-    report stage also writes RESULTS.md there."""
+    report stage also writes RESULTS.md there. Every step runs on ``device``."""
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise AnaloraError(f"--stage {unknown[0]!r} is unknown: use {', '.join(STAGES)}")
@@ -121,7 +124,9 @@ def run_reproduce(
     odd = [m for m in sizes.methods if m not in METHODS]
     if odd:
         raise AnaloraError(f"--methods {odd[0]!r} is not studied: use {', '.join(METHODS)}")
-    study = Study(Path(out_dir), sizes, data_dir(data_dir_))
+    from analora.workflows.runtime import pick_device
+
+    study = Study(Path(out_dir), sizes, data_dir(data_dir_), pick_device(device))
     _check_data(study)
     study.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(
@@ -232,7 +237,7 @@ def _spec(study: Study, task: str, method: str, model: str = "minilm", **extra: 
 def _timed_train(study: Study, name: str, spec: Any, out: Path) -> None:
     """Train unless done; keep the wall time of the training in ``timings.json``."""
     t0 = time.perf_counter()
-    ran = train_step(name, spec, out, study.data_dir)
+    ran = train_step(name, spec, out, study.data_dir, study.device)
     if ran is None:
         return
     path = study.out / "timings.json"
@@ -290,7 +295,7 @@ def sweep_task(study: Study, task: str) -> None:
         sweep_step(
             study.run_dir(task, method), study.sweep_dir(task, method), chips=s.chips,
             times=s.times, data_dir_=study.data_dir, first_chip_seed=s.first_chip_seed,
-            max_eval_examples=s.max_eval_examples,
+            max_eval_examples=s.max_eval_examples, device=study.device,
         )  # fmt: skip
 
 
@@ -310,6 +315,7 @@ def _sweep_chip_lora(study: Study, task: str) -> None:
             sweep_step(
                 study.run_dir(task, "chip-lora", seed), study.sweep_dir(task, "chip-lora", seed),
                 chips=1, times=study.sizes.times, data_dir_=study.data_dir, first_chip_seed=seed,
+                device=study.device,
             )
         )  # fmt: skip
     first = parts[0]
@@ -352,7 +358,7 @@ def bank_stage(study: Study) -> None:
         chips=s.chips, times_s=parse_ages(list(s.times)), first_chip_seed=s.first_chip_seed
     )
     sweep_bank(bank_dir, study.out / "sweeps" / "bank", config, data_dir=study.data_dir,
-               max_eval_examples=s.max_eval_examples)  # fmt: skip
+               max_eval_examples=s.max_eval_examples, device=study.device)  # fmt: skip
 
 
 def readapt_stage(study: Study) -> None:
@@ -375,7 +381,9 @@ def readapt_stage(study: Study) -> None:
         times=s.times,
     )
     adapter = study.run_dir(s.readapt_task, "ahwa-lora")
-    run_readapt(study.out / "readapt", study.data_dir, adapter=adapter, sizes=sizes)
+    run_readapt(
+        study.out / "readapt", study.data_dir, adapter=adapter, sizes=sizes, device=study.device
+    )
 
 
 def rank_stage(study: Study) -> None:
@@ -393,4 +401,5 @@ def rank_stage(study: Study) -> None:
             sweep_step(
                 run, study.out / "sweeps" / task / f"ahwa-lora-r{rank}", chips=s.chips,
                 times=s.times, data_dir_=study.data_dir, first_chip_seed=s.first_chip_seed,
+                device=study.device,
             )  # fmt: skip
