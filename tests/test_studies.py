@@ -111,7 +111,8 @@ def test_reproduce_from_scratch_at_ci_size(tmp_path, capsys) -> None:  # type: i
     assert list(chips["direct"]) == list(chips["ahwa-lora"]) == ["1000", "1001"]
     assert chips["chip-lora"] == chips["ahwa-lora"]  # chip-lora programmed the same chips
     tables = (results / "tables.md").read_text()
-    for part in ("ahwa-lora - direct", "bank / alone", "won back", "Rank ablation", "r=2"):
+    parts = ("ahwa-lora - direct", "bank / alone", "won back", "Rank ablation", "r=2", "floors")
+    for part in parts:
         assert part in tables, part
     assert (results / "plots" / "sst2.png").is_file()
     # A rerun trains nothing again (a training would add its time to timings.json).
@@ -136,3 +137,19 @@ def test_reproduce_refuses_bad_methods_and_devices(tmp_path, capsys, flags, frag
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and fragment in err and "\n" not in err, err
     assert not out.exists()  # refused before anything was written
+
+
+def test_floors_section_reads_each_recipe_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from analora.studies.analysis import floors_section
+
+    for task, evals, final in (("cola", [10.0, 26.0], 26.0), ("rte", [50.0, 55.0], 55.0)):
+        run = tmp_path / "train" / task / "digital-lora"
+        run.mkdir(parents=True)
+        metric = "matthews_correlation" if task == "cola" else "accuracy"
+        (run / "train_log.json").write_text(json.dumps({"evals": [{metric: v} for v in evals]}))
+        (run / "deployment.json").write_text(json.dumps({"eval": {"metrics": {metric: final}}}))
+        settings = {"lr": 1e-3, "epochs": 2, "max_length": 64, "max_train_examples": None}
+        (run / "run.json").write_text(json.dumps(settings))
+    text, rows = floors_section(tmp_path)
+    assert rows["cola"]["met"] is True and rows["rte"]["met"] is False  # floors 25 and 58
+    assert "| cola | lr 0.001, 2 epochs, length 64, all examples | matthews_correlation |" in text

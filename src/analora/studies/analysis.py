@@ -267,6 +267,53 @@ def cost_section(out: Path) -> tuple[str, Any]:
     return "\n".join(lines) + "\n", per
 
 
+def floors_section(out: Path) -> tuple[str, Any]:
+    """Each task's ``digital-lora`` recipe run: dev after every epoch, the
+    final model's metric and whether it reaches the task's floor
+    (:data:`analora.training.recipes.FLOORS`)."""
+    from analora.training.recipes import FLOORS
+
+    rows = {}
+    for log in sorted(out.glob("train/*/digital-lora/train_log.json")):
+        task = log.parent.parent.name
+        deployment = json.loads((log.parent / "deployment.json").read_text(encoding="utf-8"))
+        final = deployment["eval"]["metrics"]
+        metric, floor = FLOORS.get(task, (next(iter(final)), None))
+        epochs = [e.get(metric) for e in json.loads(log.read_text(encoding="utf-8"))["evals"]]
+        run = json.loads((log.parent / "run.json").read_text(encoding="utf-8"))
+        rows[task] = {
+            "metric": metric,
+            "floor": floor,
+            "final": final[metric],
+            "epochs": epochs,
+            "met": None if floor is None else final[metric] >= floor,
+            "settings": {
+                k: run.get(k) for k in ("lr", "epochs", "max_length", "max_train_examples")
+            },
+        }
+    if not rows:
+        return "", None
+    lines = ["### digital-lora recipe runs against their floors", ""]
+    lines += [
+        "| task | settings | metric | dev after each epoch | final | floor | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for task, r in rows.items():
+        st = r["settings"]
+        settings = (
+            f"lr {st['lr']:g}, {st['epochs']} epochs, length {st['max_length']}, "
+            f"{st['max_train_examples'] or 'all'} examples"
+        )
+        epochs = ", ".join("-" if v is None else f"{v:.2f}" for v in r["epochs"])
+        floor = "-" if r["floor"] is None else f"{r['floor']:g}"
+        met = {True: "yes", False: "no", None: "-"}[r["met"]]
+        lines.append(
+            f"| {task} | {settings} | {r['metric']} | {epochs} | {r['final']:.2f} | {floor} "
+            f"| {met} |"
+        )
+    return "\n".join(lines) + "\n", rows
+
+
 def write_report(out: Path, results_dir: Path) -> dict[str, Any]:
     """All analyses of the study in ``out`` into ``results_dir``."""
     from analora.workflows import build_report
@@ -281,6 +328,7 @@ def write_report(out: Path, results_dir: Path) -> dict[str, Any]:
         text, analyses[f"pairs/{task}"] = pairs_table(task, methods)
         sections.append(text)
     for name, (text, data) in {
+        "floors": floors_section(out),
         "bank": bank_section(out, study),
         "readapt": readapt_section(out),
         "rank": rank_section(study),

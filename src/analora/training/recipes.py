@@ -54,6 +54,20 @@ for _task, _epochs in _EPOCHS.items():
     RECIPES[(_task, "weights")] = Recipe(lr=5e-5, **_common)  # type: ignore[arg-type]
 
 
+FLOORS: dict[str, tuple[str, float]] = {
+    "cola": ("matthews_correlation", 25.0),
+    "sst2": ("accuracy", 85.0),
+    "mrpc": ("accuracy", 78.0),
+    "rte": ("accuracy", 58.0),
+    "stsb": ("pearson", 75.0),
+    "squad-devsplit": ("f1", 40.0),
+}
+"""What ``digital-lora`` on the packaged MiniLM must reach under its recipe
+(metric, 0-100 on the full dev set) before a method is compared with it: a
+reference that does not learn shows nothing. The reproduction study's report
+checks each (``analora.studies.analysis``)."""
+
+
 def recipe_for(task: str, method: str) -> Recipe:
     """The recipe of ``task`` for ``method`` (its registry entry says whether
     it trains an adapter, every weight, or nothing)."""
