@@ -304,11 +304,11 @@ def floors_section(out: Path) -> tuple[str, Any]:
             f"lr {st['lr']:g}, {st['epochs']} epochs, length {st['max_length']}, "
             f"{st['max_train_examples'] or 'all'} examples"
         )
-        epochs = ", ".join("-" if v is None else f"{v:.2f}" for v in r["epochs"])
-        floor = "-" if r["floor"] is None else f"{r['floor']:g}"
+        per_epoch = ", ".join("-" if v is None else f"{v:.2f}" for v in r["epochs"])
+        bound = "-" if r["floor"] is None else f"{r['floor']:g}"
         met = {True: "yes", False: "no", None: "-"}[r["met"]]
         lines.append(
-            f"| {task} | {settings} | {r['metric']} | {epochs} | {r['final']:.2f} | {floor} "
+            f"| {task} | {settings} | {r['metric']} | {per_epoch} | {r['final']:.2f} | {bound} "
             f"| {met} |"
         )
     return "\n".join(lines) + "\n", rows
@@ -492,6 +492,12 @@ def write_results_md(report: dict[str, Any], results_dir: Path, path: Path, intr
     plots = sorted((results_dir / "plots").glob("*.png"))
     if plots:
         lines += ["## Plots", ""] + [f"![{p.stem}]({rel}/plots/{p.name})" for p in plots]
+    others = sorted(
+        p.parent for p in results_dir.glob("*/tables.md") if p.parent.name not in ("llm", "plots")
+    )
+    if others:  # earlier or smaller studies kept beside this one, each with its own README
+        lines += ["", "## Other studies kept here", ""]
+        lines += [f"* [{rel}/{d.name}]({rel}/{d.name}/README.md)" for d in others]
     llm = results_dir / "llm" / "tables.md"
     if llm.is_file():  # written by `analora llm study` into the same results folder
         text = llm.read_text(encoding="utf-8").replace("# Decoder LLM", "## Decoder LLM", 1)

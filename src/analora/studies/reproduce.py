@@ -129,9 +129,7 @@ def run_reproduce(
     study = Study(Path(out_dir), sizes, data_dir(data_dir_), pick_device(device))
     _check_data(study)
     study.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(
-        study.out / "study.json", {"sizes": asdict(sizes), "data_dir": study.data_dir}
-    )
+    _record_invocation(study, stages)
     for task in sizes.tasks:  # task by task, so each finished task is a result
         for stage, step in (("train", train_task), ("sweep", sweep_task)):
             if stage in stages:
@@ -154,14 +152,34 @@ def run_reproduce(
     return target
 
 
+def _record_invocation(study: Study, stages: tuple[str, ...]) -> None:
+    """``study.json``: the latest sizes and every distinct command run here, in
+    the order each was first run."""
+    command = _command(study.sizes, stages)
+    commands = _invocations(study.out)
+    if command not in commands:
+        commands.append(command)
+    record = {"sizes": asdict(study.sizes), "data_dir": study.data_dir}
+    atomic_write_json(study.out / "study.json", {**record, "invocations": commands})
+
+
 def intro(study: Study) -> str:
-    """RESULTS.md's opening: what was run, on what, and how long it took."""
+    """RESULTS.md's opening, from the study directory: which methods ran on
+    which task, the commands that ran them, and how long training took."""
     s = study.sizes
     path = study.out / "timings.json"
     timings = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     train_s = sum(v["train_s"] for v in timings.values() if isinstance(v, dict))
-    subset = f"at most {s.max_train_examples:,}" if s.max_train_examples else "the recipe's"
+    ran = _what_ran(study.out)
+    listed = "; ".join(f"{task}: {', '.join(methods)}" for task, methods in ran.items())
+    commands = _invocations(study.out) or [_command(s, STAGES)]
     dev = "full" if s.max_eval_examples is None else f"{s.max_eval_examples} examples"
+    train = (
+        f"at most {s.max_train_examples:,} examples per run"
+        if s.max_train_examples
+        else "each task's recipe (`docs/recipes.md`; SST-2: a seeded 20,000-sentence subset, "
+        "the others in full)"
+    )
     return "\n".join(
         [
             "# Results: the paper's claims on the data here",
@@ -170,41 +188,82 @@ def intro(study: Study) -> str:
             "(`docs/results/`: `summary.json`, `tables.md`, `analyses.json`, plots); "
             "nothing here is typed by hand. Model: the packaged all-MiniLM-L6-v2 "
             "(22.7M parameters), a stand-in for the paper's MobileBERT. Hardware: "
-            "`paper-pcm`. Tasks run: " + ", ".join(s.tasks) + f". Training examples per run: "
-            f"{subset}; dev sets: {dev}. "
-            f"Chips: {s.chips} per method (seeds {s.first_chip_seed}-"
-            f"{s.first_chip_seed + s.chips - 1}, the same for every method, so differences are "
-            f"paired), ages: {', '.join(s.times)}. Training took {train_s / 60:.0f} min of "
-            "wall time in all on a 2-core machine shared with other jobs. Rerun (it skips "
-            "what is done): `" + _command(s) + "`.",
+            f"`paper-pcm`. Methods run, by task: {listed or 'none yet'}. Training sets: "
+            f"{train}; dev sets: {dev}. Chips: {s.chips} per analog method (seeds "
+            f"{s.first_chip_seed}-{s.first_chip_seed + s.chips - 1}, the same for every "
+            f"method, so differences are paired), ages: {', '.join(s.times)}. Training took "
+            f"{train_s / 60:.0f} min of wall time in all on a 2-core machine running two or "
+            "three such jobs at once.",
+            "",
+            "The commands that made it (each skips what is done, so rerunning them in this "
+            "order rebuilds it; the whole study is the same command with every task and "
+            "method):",
+            "",
+            *[f"    {c}" for c in commands],
             "",
             "What this can and cannot show: MiniLM is a 6-layer sentence encoder, not the "
-            "paper's MobileBERT, and SST-2 accuracy is not the paper's SQuAD F1 headline, so "
-            "the comparisons are about direction and significance, not the paper's sizes; "
-            + _missing(s)
+            "paper's MobileBERT, and GLUE dev scores are not the paper's SQuAD F1 headline, "
+            "so the comparisons are about direction and significance, not the paper's sizes; "
+            + _missing(s, ran)
             + "A verdict is 'reproduced' only when the 95 % confidence interval of the paired "
             "difference lies on the claimed side, 'inconclusive' when it straddles.",
         ]
     )
 
 
-def _command(s: ReproduceSizes) -> str:
-    """The command line that runs a study of these sizes."""
+def _what_ran(out: Path) -> dict[str, list[str]]:
+    """Per task, the methods with a finished sweep (or, for the digital
+    references, a finished run), in the study's order."""
+    ran: dict[str, set[str]] = {}
+    for path in out.glob("sweeps/*/*/results.json"):
+        if path.parent.parent.name != "bank" and "-r" not in path.parent.name:
+            ran.setdefault(path.parent.parent.name, set()).add(path.parent.name)
+    for path in out.glob("train/*/*/deployment.json"):
+        if path.parent.name in ("digital", "digital-lora"):
+            ran.setdefault(path.parent.parent.name, set()).add(path.parent.name)
+    order = {m: i for i, m in enumerate(METHODS)}
+    return {
+        t: sorted(ms, key=lambda m: order.get(m, len(order)))
+        for t, ms in sorted(
+            ran.items(), key=lambda kv: TASKS.index(kv[0]) if kv[0] in TASKS else 99
+        )
+    }
+
+
+def _invocations(out: Path) -> list[str]:
+    path = out / "study.json"
+    if not path.is_file():
+        return []
+    return list(json.loads(path.read_text(encoding="utf-8")).get("invocations", []))
+
+
+def _command(s: ReproduceSizes, stages: tuple[str, ...]) -> str:
+    """The command line that runs a study of these sizes and stages."""
     parts = ["analora study reproduce --data-dir DATA --out runs/reproduce"]
-    parts.append("--tasks " + " ".join(s.tasks))
+    if s.tasks != TASKS:
+        parts.append("--tasks " + " ".join(s.tasks))
+    if s.methods != METHODS:
+        parts.append("--methods " + " ".join(s.methods))
     parts.append(f"--chips {s.chips} --times " + " ".join(s.times))
     if s.max_train_examples:
         parts.append(f"--max-train-examples {s.max_train_examples}")
     parts.append(f"--chip-lora-examples {s.chip_lora_examples}")
-    parts.append("--results-dir docs/results --results-md RESULTS.md")
+    if tuple(stages) != STAGES:
+        parts.append(" ".join(f"--stage {x}" for x in stages))
     return " ".join(parts)
 
 
-def _missing(s: ReproduceSizes) -> str:
-    left = [t for t in TASKS if t not in s.tasks]
+def _missing(s: ReproduceSizes, ran: dict[str, list[str]]) -> str:
+    left = [t for t in TASKS if t not in ran]
+    partial = [t for t, ms in ran.items() if len(ms) < len(METHODS)]
     parts = []
     if left:
-        parts.append(f"the tasks {', '.join(left)} were not run in this study")
+        parts.append(f"the tasks {', '.join(left)} were not run")
+    if partial:
+        parts.append(
+            f"on {', '.join(partial)} only the methods listed above ran (the digital-lora "
+            "recipe run alone where no analog method is listed)"
+        )
     if len(s.times) < 7:
         parts.append(f"{len(s.times)} of the paper's 7 ages were read")
     if s.max_train_examples:
