@@ -13,7 +13,7 @@ scale taken from the rounded value, so the expectation stays exact.
 
 The mask comes from torch's default generator on the input's device, so
 ``torch.manual_seed`` (the training loop's seed) fixes it as before.
-``benchmarks/bench_train.py`` measures the step with it.
+``benchmarks/bench_padding.py`` measures a step with each (docs/performance.md).
 """
 
 from __future__ import annotations
