@@ -142,15 +142,14 @@ def sweep_bank(
     device: str = "cpu",
 ) -> dict[str, dict[str, Any]]:
     """Sweep every adapter of a bank on the same chips in mixed-task batches
-    on ``device``; write one results file per task; return them by adapter
-    name. (Cells are reproducible per device, as a plain sweep's.)"""
+    on ``device`` (a torch device name, checked by the caller); write one
+    results file per task; return them by adapter name. (Cells are
+    reproducible per device, as a plain sweep's.)"""
     from analora.files import output_lock
-    from analora.workflows.runtime import pick_device
 
-    where = pick_device(device)
     with output_lock(out_dir, "analora bank sweep", beside=True):
         return _sweep_bank_locked(
-            bank_dir, out_dir, config, data_dir, max_eval_examples, batch_size, progress, where
+            bank_dir, out_dir, config, data_dir, max_eval_examples, batch_size, progress, device
         )
 
 

@@ -75,6 +75,7 @@ def cmd_bank_sweep(args: argparse.Namespace) -> int:
     from analora.sweep.report import markdown_table
     from analora.sweep.results import parse_ages
     from analora.sweep.runner import SweepConfig
+    from analora.workflows.runtime import pick_device
 
     config = SweepConfig(
         chips=args.chips,
@@ -91,7 +92,7 @@ def cmd_bank_sweep(args: argparse.Namespace) -> int:
         max_eval_examples=args.max_eval_examples,
         batch_size=args.batch_size,
         progress=progress,
-        device=args.device,
+        device=pick_device(args.device),
     )
     bar.close()
     for name, res in results.items():
