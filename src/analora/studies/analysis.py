@@ -128,9 +128,8 @@ def table_one(task: str, methods: dict[str, dict[str, Any]]) -> str:
             f"{by_t[t]['mean']:.2f} ± {by_t[t]['std']:.2f}" if t in by_t else "" for t in times
         ]
         digital = f"{_score(res['digital'], metric):.2f}"
-        lines.append(
-            f"| {method} | {len(res['chip_seeds'])} | {digital} | " + " | ".join(cells) + " |"
-        )
+        row = [method, str(len(res["chip_seeds"])), digital, *cells]
+        lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
 
