@@ -30,7 +30,7 @@ LEVELS = 1 << 16
 def keep_mask(shape: torch.Size, p: float, device: torch.device) -> tuple[torch.Tensor, float]:
     """A boolean mask of ``shape`` whose elements are False with probability
     ``round(p * 2**16) / 2**16``, and the scale ``1 / P(keep)`` of a kept element."""
-    dropped_levels = round(p * LEVELS)
+    dropped_levels = min(round(p * LEVELS), LEVELS - 1)  # p near 1 keeps one level
     n = math.prod(shape)
     words = -(-n // 4)
     bits = torch.randint(-(2**63), 2**63 - 1, (words,), dtype=torch.int64, device=device)
