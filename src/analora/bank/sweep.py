@@ -60,8 +60,9 @@ def evaluate_mixed(
 ) -> dict[str, dict[str, float]]:
     """Every task's metrics, its examples served in mixed-task batches."""
     from analora.tasks import compute_metrics
+    from analora.training.evaluation import model_device
 
-    device = next(bank.base.parameters()).device
+    device = model_device(bank.base)
     length = max(d["input_ids"].shape[1] for d in data.values())
     order = mixed_order({name: len(d["labels"]) for name, d in data.items()})
     outputs: dict[str, list[Tensor | None]] = {
