@@ -119,10 +119,33 @@ def test_impossible_grids(deployment, tmp_path, capsys, chips, times, message) -
     assert not (tmp_path / "x").exists()
 
 
+def _with_ages(argv: list[str], ages: list[str]) -> list[str]:
+    start = argv.index("--times") + 1
+    end = argv.index("--data-dir")
+    return [*argv[:start], *ages, *argv[end:]]
+
+
 def test_other_settings_in_the_same_directory_are_refused(deployment, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    argv = _sweep_argv(deployment, tmp_path / "s", "1")
-    argv[argv.index("--times") + 1 : argv.index("--times") + 1 + len(TIMES)] = ["0"]
+    argv = _with_ages(_sweep_argv(deployment, tmp_path / "s", "2"), ["0", "10y"])
     assert main(argv) == 0
-    argv[argv.index("--chips") + 1] = "2"
-    assert main(argv) == 2
+    assert main(_with_ages(argv, ["0"])) == 2  # fewer ages: not the same sweep
     assert "other settings" in capsys.readouterr().err
+    assert main([*argv, "--first-chip-seed", "7"]) == 2
+    assert "other settings" in capsys.readouterr().err
+
+
+def test_more_ages_and_chips_extend_a_sweep_bit_for_bit(deployment, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    small = _with_ages(_sweep_argv(deployment, tmp_path / "grown", "1"), ["0", "1d"])
+    assert main(small) == 0
+    before = json.loads((tmp_path / "grown" / "cells.json").read_text())
+    grown = _with_ages(_sweep_argv(deployment, tmp_path / "grown", "2"), ["0", "1d", "10y"])
+    assert main(grown) == 0
+    fresh = _with_ages(_sweep_argv(deployment, tmp_path / "fresh", "2"), ["0", "1d", "10y"])
+    assert main(fresh) == 0
+    a, b = _without_timings(tmp_path / "grown"), _without_timings(tmp_path / "fresh")
+    assert a["cells"] == b["cells"] and len(a["cells"]) == 6
+    assert a["times_s"] == [0.0, 86400.0, 315360000.0] and a["chip_seeds"] == [1000, 1001]
+    after = json.loads((tmp_path / "grown" / "cells.json").read_text())
+    assert after["cells"][:2] == before["cells"]  # the cells done were kept, not redone:
+    kept = {k: after["timings"]["cells"][k] for k in before["timings"]["cells"]}
+    assert kept == before["timings"]["cells"]  # their timings are the first run's

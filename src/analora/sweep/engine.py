@@ -24,6 +24,7 @@ from analora.files import atomic_write_text, is_fresh_directory
 from analora.provenance import git_revision, package_versions
 from analora.sweep.results import (
     FORMAT,
+    CSV_FILE,
     JSON_FILE,
     aggregate,
     higher_is_better,
@@ -56,6 +57,13 @@ def open_sweep(out: Path, settings: dict[str, Any], what: str = "a sweep") -> di
             previous = None
         if not isinstance(previous, dict):
             raise SweepError(f"{settings_path} is corrupt: delete {out} to restart the sweep")
+        if _extends(previous, settings):
+            # More ages or chips on the same grid: the cells done stay valid
+            # (a read at age t does not depend on the ages read before it).
+            for name in (JSON_FILE, CSV_FILE):
+                (out / name).unlink(missing_ok=True)
+            atomic_write_text(settings_path, json.dumps(settings, indent=1) + "\n")
+            return None
         _same_sweep(out, previous, settings, what)
         if (out / JSON_FILE).is_file():
             return read_results(out)
@@ -79,6 +87,26 @@ def _remove_leftovers(out: Path) -> None:
     for leftover in out.iterdir():
         if leftover.name.startswith(".") and leftover.is_file():
             leftover.unlink(missing_ok=True)
+
+
+def _extends(previous: dict, settings: dict) -> bool:
+    """Whether ``settings`` is ``previous`` with more ages or more chips (same
+    first seed, read index, deployment and inputs), so its cells can be kept."""
+    rest = {k for k in set(previous) | set(settings) if k != "sweep"}
+    if any(previous.get(k) != settings.get(k) for k in rest):
+        return False
+    old, new = previous.get("sweep"), settings.get("sweep")
+    if not isinstance(old, dict) or not isinstance(new, dict) or old == new:
+        return False
+    grid_keys = {"chips", "times_s"}
+    if any(old.get(k) != new.get(k) for k in (set(old) | set(new)) - grid_keys):
+        return False
+    try:
+        more_chips = int(new["chips"]) >= int(old["chips"])
+        more_ages = set(map(float, old["times_s"])) <= set(map(float, new["times_s"]))
+    except (KeyError, TypeError, ValueError):
+        return False
+    return more_chips and more_ages
 
 
 def _same_sweep(out: Path, previous: dict, settings: dict, what: str) -> None:
