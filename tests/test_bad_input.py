@@ -139,6 +139,15 @@ def _train(world: World, out: Path, *extra: str, method: str = "digital") -> lis
     ]
 
 
+def _damaged_bank(world: World, tmp: Path, part: str) -> Path:
+    """A bank holding the ahwa-lora run, with ``part`` of its entry deleted."""
+    bank = tmp / "bank"
+    assert main(["bank", "add", str(bank), str(world.lora), "--name", "a"]) == 0
+    target = bank / "adapters" / "a" / part
+    shutil.rmtree(target) if target.is_dir() else target.unlink()
+    return bank
+
+
 def _copy(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
@@ -332,6 +341,29 @@ CASES: list[tuple[str, Case, str, str | None]] = [
         ),
         "analora_adapter.json",
         "o",
+    ),
+    (
+        "bank entry whose adapter was deleted (list)",
+        lambda w, t: ["bank", "list", str(_damaged_bank(w, t, "adapter"))],
+        "bank remove",
+        None,
+    ),
+    (
+        "bank entry whose adapter was deleted (sweep)",
+        lambda w, t: [
+            "bank",
+            "sweep",
+            str(_damaged_bank(w, t, "adapter")),
+            *_sweep(w.lora, t / "o")[3:],
+        ],
+        "is damaged",
+        "o",
+    ),
+    (
+        "bank entry without its deployment.json",
+        lambda w, t: ["bank", "list", str(_damaged_bank(w, t, "deployment.json"))],
+        "is damaged",
+        None,
     ),
     # -- chips
     (

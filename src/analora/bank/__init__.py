@@ -8,6 +8,7 @@ from analora.bank.disk import (
     load_bank,
     read_bank,
     remove_from_bank,
+    verify_bank,
     weight_counts,
 )
 
@@ -17,5 +18,6 @@ __all__ = [
     "load_bank",
     "read_bank",
     "remove_from_bank",
+    "verify_bank",
     "weight_counts",
 ]

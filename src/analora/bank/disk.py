@@ -40,6 +40,36 @@ def read_bank(bank_dir: str | Path) -> dict[str, Any]:
     return record
 
 
+def verify_bank(bank_dir: str | Path, record: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The bank record, with every entry checked against its files: the
+    entry's directory, its ``run.json`` and ``deployment.json``, the adapter's
+    files against their checksums (:func:`~analora.adapters.read_adapter_meta`)
+    and the weights against the checksum the bank recorded when it was added.
+    A damaged entry is refused with the command that removes it."""
+    from analora.adapters.adapter_files import AdapterError, read_adapter_meta
+    from analora.files import sha256_file
+
+    d = Path(bank_dir)
+    record = read_bank(d) if record is None else record
+    for name, entry in record["adapters"].items():
+        where = d / str(entry.get("dir", f"adapters/{name}"))
+        fix = (
+            f"remove it ('analora bank remove {d} {name}') and add its run again"
+            + (f" ({entry['source']})" if entry.get("source") else "")
+        )
+        try:
+            for f in ("run.json", "deployment.json"):
+                read_json(where / f, BankError, fix)
+            read_adapter_meta(where / "adapter")
+            weights = where / "adapter" / "adapter_model.safetensors"
+            if sha256_file(weights) != entry.get("weights_sha256"):
+                raise BankError(f"{weights} is not the adapter the bank added")
+        except (AdapterError, BankError, OSError) as exc:
+            reason = str(exc).split(": ")[0] if isinstance(exc, AnaloraError) else str(exc)
+            raise BankError(f"the bank's adapter {name!r} is damaged ({reason}): {fix}") from None
+    return record
+
+
 def weight_counts(path: str | Path) -> tuple[int, int]:
     """(LoRA, other) parameter counts of a safetensors file, from its header
     alone (8-byte little-endian length, then JSON); no torch needed."""
@@ -234,7 +264,7 @@ def load_bank(bank_dir: str | Path, chip_seed: int | None = None) -> tuple[Any, 
     from analora.training.pooling import apply_pooling
 
     d = Path(bank_dir)
-    bank = read_bank(d)
+    bank = verify_bank(d)
     if not bank["adapters"]:
         raise BankError(f"the bank in {d} is empty: add an adapter first")
     if not bank.get("model"):

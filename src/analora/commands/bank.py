@@ -9,10 +9,11 @@ from typing import Any
 
 
 def cmd_bank_list(args: argparse.Namespace) -> int:
-    """List the adapters of a bank, with their sizes and bindings."""
-    from analora.bank import read_bank
+    """List the adapters of a bank, with their sizes and bindings (every
+    entry checked against its files first)."""
+    from analora.bank import verify_bank
 
-    bank = read_bank(args.bank)
+    bank = verify_bank(args.bank)
     if args.json:
         print(json.dumps(bank, indent=2))
         return 0
