@@ -361,12 +361,14 @@ def sweep_task(study: Study, task: str) -> None:
 def _sweep_chip_lora(study: Study, task: str) -> None:
     """Each chip's own adapter on its chip; the cells joined into one record."""
     from analora.sweep.engine import Results
-    from analora.sweep.results import JSON_FILE, read_results
+    from analora.sweep.results import JSON_FILE, parse_ages, read_results
 
     parts = []
+    ages = sorted(parse_ages(list(study.sizes.times)))
     for seed in study.seeds:
         done = study.sweep_dir(task, "chip-lora", seed) / JSON_FILE
-        if done.is_file():  # a finished chip: its results, not its adapter, are needed
+        if done.is_file() and sorted(read_results(done)["times_s"]) == ages:
+            # a finished chip: its results, not its adapter, are needed
             parts.append(read_results(done))
             continue
         say(f"[sweep] {task} chip-lora on chip {seed}")
