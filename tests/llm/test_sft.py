@@ -86,3 +86,17 @@ def test_answer_loss_weights_batches_by_answer_tokens(tiny_llama_dir) -> None:
     )
     expected = float(ce) / int((labels[:, 1:] != -100).sum())
     assert answer_loss(lm.model, data, batch_size=2) == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_system_turn_precedes_every_example_and_is_not_learned(tiny_llama_dir) -> None:
+    from analora.llm.instructions import sft_tensors
+
+    tok = load_causal_lm(str(tiny_llama_dir)).tokenizer
+    pairs = [("What is 2 + 3?", "5"), ("And 4 - 1?", "3")]
+    plain = sft_tensors(tok, pairs, 2, 200)
+    framed = sft_tensors(tok, pairs, 2, 200, system="Answer with one number.")
+    for i in range(2):
+        text = tok.decode(framed["input_ids"][i][framed["attention_mask"][i].bool()])
+        assert text.startswith("<|im_start|>system\nAnswer with one number.<|im_end|>")
+        learned = framed["labels"][i][framed["labels"][i] != -100]
+        assert torch.equal(learned, plain["labels"][i][plain["labels"][i] != -100])

@@ -90,10 +90,12 @@ def attach_adapter(model: nn.Module, adapter_dir: str | Path, analog: bool = Tru
     peft_model = add_adapters(model, lora_spec_of(adapter_dir), analog=analog)
     state = load_file(str(Path(adapter_dir) / "adapter_model.safetensors"))
     result: Any = set_peft_model_state_dict(peft_model, state)
-    if result is not None and result.unexpected_keys:
+    unfilled = [k for k in (result.missing_keys if result is not None else []) if "lora_" in k]
+    if result is not None and (result.unexpected_keys or unfilled):
+        first = (result.unexpected_keys or unfilled)[0]
         raise AnaloraError(
             f"the adapter in {adapter_dir} does not fit this model "
-            f"({result.unexpected_keys[0]}): use the model it was trained on"
+            f"({first}): use the model it was trained on"
         )
     peft_model.eval()
     return peft_model

@@ -62,7 +62,10 @@ def cmd_sft(args: argparse.Namespace) -> int:
         warmup_steps=args.warmup_steps,
         lora=LoraSpec(rank=args.rank),
         data=InstructionSpec(
-            sources=sources, alpaca=args.alpaca, max_length_tokens=args.max_length
+            sources=sources,
+            alpaca=args.alpaca,
+            max_length_tokens=args.max_length,
+            math_dataset=args.math_dataset,
         ),
         analog_head=args.analog_head,
         seed=args.seed,
@@ -125,7 +128,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_grpo(args: argparse.Namespace) -> int:
-    """GRPO on GSM8K-style problems, analog (3 % noise) or --digital."""
+    """GRPO on math problems (GSM8K-style by default), analog (3 % noise) or --digital."""
     from analora.llm.grpo import RL_NOISE, GRPOSpec, grpo_run
 
     spec = GRPOSpec(
@@ -139,6 +142,8 @@ def cmd_grpo(args: argparse.Namespace) -> int:
         lr=args.lr,
         analog_head=args.analog_head,
         seed=args.seed,
+        dataset=args.dataset,
+        init_adapter=args.init_adapter,
     )
     record = grpo_run(spec, args.out)
     _print(record["log"][-1] if record["log"] else {})
@@ -177,6 +182,11 @@ def register(sub: Any) -> None:
     p.add_argument("--max-length", type=int, default=256, help="tokens per example")
     p.add_argument("--source", action="append", choices=("benchmarks", "math", "alpaca"))
     p.add_argument("--alpaca", default=None, help="Alpaca-format JSON file or Hub id")
+    p.add_argument(
+        "--math-dataset",
+        default="gsm_symbolic",
+        help="reasoning-gym set of the math source, NAME[:key=value,...]",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true")
     p.set_defaults(func=cmd_sft)
@@ -214,6 +224,14 @@ def register(sub: Any) -> None:
     p.add_argument("--max-completion-tokens", type=int, default=96)
     p.add_argument("--lr", type=float, default=5e-6)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--dataset",
+        default="gsm_symbolic",
+        help="reasoning-gym set, NAME[:key=value,...] (e.g. chain_sum:max_terms=2,max_digits=2)",
+    )
+    p.add_argument(
+        "--init-adapter", default=None, help="start from this adapter (e.g. an llm sft run's)"
+    )
     p.set_defaults(func=cmd_grpo)
 
     p = verbs.add_parser("study", help=cmd_study.__doc__)

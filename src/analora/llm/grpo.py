@@ -26,7 +26,7 @@ from torch import nn
 
 from analora.errors import AnaloraError
 from analora.files import atomic_directory, atomic_write_json
-from analora.llm.analog import LoraSpec, add_adapters, to_analog
+from analora.llm.analog import LoraSpec, add_adapters, attach_adapter, to_analog
 from analora.llm.math import (
     SYSTEM_PROMPT,
     Problem,
@@ -65,8 +65,14 @@ class GRPOSpec:
     dataset: str = "gsm_symbolic"
     analog_head: bool = False
     seed: int = 0
+    init_adapter: str | None = None
+    """Start from this saved adapter (e.g. an instruction-tuned one) instead of fresh LoRA."""
 
     def __post_init__(self) -> None:
+        if self.init_adapter is not None and not Path(self.init_adapter).is_dir():
+            raise AnaloraError(
+                f"--init-adapter {self.init_adapter} is not a directory: pass a saved adapter"
+            )
         if self.steps < 1 or self.num_generations < 2 or self.max_completion_tokens < 1:
             raise AnaloraError(
                 "--steps >= 1, --generations >= 2 and --max-completion-tokens >= 1 are needed"
@@ -100,7 +106,13 @@ def build_model(spec: GRPOSpec) -> tuple[nn.Module, Any]:
     torch.manual_seed(spec.seed)
     if spec.analog:
         to_analog(lm.model, load_hardware(spec.hardware, list(spec.overrides)), spec.analog_head)
-    return add_adapters(lm.model, spec.lora, analog=spec.analog), lm.tokenizer
+    if spec.init_adapter is None:
+        return add_adapters(lm.model, spec.lora, analog=spec.analog), lm.tokenizer
+    model = attach_adapter(lm.model, spec.init_adapter, analog=spec.analog)
+    for name, param in model.named_parameters():
+        param.requires_grad_("lora_" in name)
+    model.train()
+    return model, lm.tokenizer
 
 
 def grpo_run(spec: GRPOSpec, out: str | Path) -> dict[str, Any]:

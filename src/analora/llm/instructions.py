@@ -56,6 +56,10 @@ class InstructionSpec:
     """An Alpaca-format JSON file or a Hub dataset id (needed for source ``alpaca``)."""
     max_length_tokens: int = 256
     seed: int = 0
+    math_dataset: str = "gsm_symbolic"
+    """The reasoning-gym set of the math source (``NAME[:key=value,...]``)."""
+    system: str | None = None
+    """A system turn before every example (e.g. the answer format GRPO asks for)."""
 
     def __post_init__(self) -> None:
         bad = [s for s in self.sources if s not in SOURCES]
@@ -102,11 +106,12 @@ def benchmark_pairs(task: str, root: Path) -> list[tuple[str, str]]:
     return list(seen.values())
 
 
-def math_pairs(n: int, seed: int) -> list[tuple[str, str]]:
-    """GSM8K-style problems with their worked solutions (reasoning-gym ``gsm_symbolic``)."""
+def math_pairs(n: int, seed: int, dataset: str = "gsm_symbolic") -> list[tuple[str, str]]:
+    """Math problems with their worked solutions in the answer format
+    (reasoning-gym ``gsm_symbolic``, GSM8K-style, unless ``dataset`` names another set)."""
     from analora.llm.math import make_problems
 
-    return [(p.question, p.solution) for p in make_problems(n, MATH_SEED_OFFSET + seed)]
+    return [(p.question, p.solution) for p in make_problems(n, MATH_SEED_OFFSET + seed, dataset)]
 
 
 def alpaca_pairs(source: str) -> list[tuple[str, str]]:
@@ -144,7 +149,7 @@ def build_pairs(spec: InstructionSpec, data_dir: str | Path | None = None) -> li
         root = data_root(data_dir).parent
         pools += [benchmark_pairs(t, root) for t in TRAIN_TASKS]
     if "math" in spec.sources:
-        pools.append(math_pairs(spec.examples, spec.seed))
+        pools.append(math_pairs(spec.examples, spec.seed, spec.math_dataset))
     if "alpaca" in spec.sources:
         assert spec.alpaca is not None
         pools.append(alpaca_pairs(spec.alpaca))
@@ -160,14 +165,16 @@ def build_pairs(spec: InstructionSpec, data_dir: str | Path | None = None) -> li
     return out  # twice as many as asked: some are dropped as too long
 
 
-def render(tokenizer: Any, user: str, answer: str) -> tuple[list[int], int]:
-    """Token ids of a chat turn pair, and where the assistant's answer starts."""
-    prompt = tokenizer.apply_chat_template(
-        [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True
-    )
+def render(
+    tokenizer: Any, user: str, answer: str, system: str | None = None
+) -> tuple[list[int], int]:
+    """Token ids of a chat turn pair (after ``system``, if given), and where
+    the assistant's answer starts."""
+    turns = [{"role": "system", "content": system}] if system is not None else []
+    turns.append({"role": "user", "content": user})
+    prompt = tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
     full = tokenizer.apply_chat_template(
-        [{"role": "user", "content": user}, {"role": "assistant", "content": answer}],
-        tokenize=False,
+        [*turns, {"role": "assistant", "content": answer}], tokenize=False
     )
     if not full.startswith(prompt):
         raise InstructionError("the chat template does not extend the prompt: use another model")
@@ -177,13 +184,17 @@ def render(tokenizer: Any, user: str, answer: str) -> tuple[list[int], int]:
 
 
 def sft_tensors(
-    tokenizer: Any, pairs: list[tuple[str, str]], n: int, max_length: int
+    tokenizer: Any,
+    pairs: list[tuple[str, str]],
+    n: int,
+    max_length: int,
+    system: str | None = None,
 ) -> dict[str, Tensor]:
     """``input_ids``, ``attention_mask`` and ``labels`` (-100 off the answers
     and on padding) of the first ``n`` pairs that fit, right-padded to the longest."""
     rows: list[tuple[list[int], int]] = []
     for user, answer in pairs:
-        ids, start = render(tokenizer, user, answer)
+        ids, start = render(tokenizer, user, answer, system)
         if len(ids) <= max_length and start < len(ids):
             rows.append((ids, start))
         if len(rows) == n:

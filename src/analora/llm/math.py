@@ -45,17 +45,52 @@ class Problem:
     """A worked solution in the answer format (for instruction tuning)."""
 
 
+def parse_dataset(dataset: str) -> tuple[str, dict[str, int | float | bool | str]]:
+    """``NAME`` or ``NAME:key=value,...`` (a reasoning-gym dataset and its
+    config, e.g. ``chain_sum:max_terms=3,max_digits=2``) as (name, kwargs)."""
+    name, _, rest = dataset.partition(":")
+    kwargs: dict[str, int | float | bool | str] = {}
+    for item in filter(None, (x.strip() for x in rest.split(","))):
+        key, eq, raw = item.partition("=")
+        if not eq or not key.strip().isidentifier():
+            raise AnaloraError(
+                f"--dataset {dataset!r}: {item!r} is not key=value "
+                "(e.g. chain_sum:max_terms=3,max_digits=2)"
+            )
+        value: int | float | bool | str = raw.strip()
+        for cast in (int, float):
+            try:
+                value = cast(raw)
+                break
+            except ValueError:
+                pass
+        if raw.strip() in ("true", "false"):
+            value = raw.strip() == "true"
+        kwargs[key.strip()] = value
+    return name.strip(), kwargs
+
+
 def make_problems(n: int, seed: int, dataset: str = "gsm_symbolic") -> list[Problem]:
-    """``n`` problems; problem ``i`` drawn with seed ``seed + i``."""
+    """``n`` problems of ``dataset`` (see :func:`parse_dataset`); problem ``i``
+    drawn with seed ``seed + i``. The worked solution is the dataset's chain
+    of thought, else its expression and the answer."""
     try:
         import reasoning_gym
     except ImportError:
         raise AnaloraError("math problems need reasoning-gym: pip install reasoning-gym") from None
+    name, kwargs = parse_dataset(dataset)
     out = []
     for i in range(n):
-        entry = reasoning_gym.create_dataset(dataset, size=1, seed=seed + i)[0]
-        cot = entry["metadata"].get("answer_cot") or ""
-        cot = re.sub(r"\n?####.*$", "", cot).strip() or "I compute the answer."
+        try:
+            entry = reasoning_gym.create_dataset(name, size=1, seed=seed + i, **kwargs)[0]
+        except (ValueError, TypeError, AssertionError, KeyError) as exc:
+            raise AnaloraError(f"--dataset {dataset!r} is not a reasoning-gym set: {exc}") from None
+        meta = entry["metadata"]
+        cot = meta.get("answer_cot") or ""
+        cot = re.sub(r"\n?####.*$", "", cot).strip()
+        if not cot and meta.get("expression"):
+            cot = f"{meta['expression']} = {entry['answer']}"
+        cot = cot or "I compute the answer."
         solution = f"{START}{cot}{END}{SOL_START}{entry['answer']}{SOL_END}"
         out.append(Problem(entry["question"], str(entry["answer"]), solution))
     return out

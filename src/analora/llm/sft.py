@@ -86,7 +86,8 @@ def build_sft(
     peft_model = add_adapters(lm.model, spec.lora)
     n = spec.steps * spec.batch_size
     data = replace(spec.data, examples=n, seed=spec.seed)
-    tensors = sft_tensors(lm.tokenizer, build_pairs(data, spec.data_dir), n, data.max_length_tokens)
+    pairs = build_pairs(data, spec.data_dir)
+    tensors = sft_tensors(lm.tokenizer, pairs, n, data.max_length_tokens, data.system)
     config = TrainConfig(
         epochs=1,
         batch_size=spec.batch_size,
