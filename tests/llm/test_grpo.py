@@ -65,7 +65,9 @@ def test_a_configured_dataset_gives_easier_problems_with_worked_solutions() -> N
     for p in probs:
         expression = p.question.rsplit(":", 1)[1].strip().rstrip("=").strip()
         assert len(expression.split()) == 3  # two one-digit terms and an operator
-        assert p.solution == f"{m.START}{expression} = {p.answer}{m.END}{m.SOL_START}{p.answer}{m.SOL_END}"
+        worked = f"{m.START}{expression} = {p.answer}{m.END}"
+        worked = f"{m.START}{expression} = {p.answer}{m.END}"
+        assert p.solution == f"{worked}{m.SOL_START}{p.answer}{m.SOL_END}"
     with pytest.raises(m.AnaloraError, match="not key=value"):
         m.parse_dataset("chain_sum:max_terms")
     with pytest.raises(m.AnaloraError, match="not a reasoning-gym set"):

@@ -53,9 +53,8 @@ def verify_bank(bank_dir: str | Path, record: dict[str, Any] | None = None) -> d
     record = read_bank(d) if record is None else record
     for name, entry in record["adapters"].items():
         where = d / str(entry.get("dir", f"adapters/{name}"))
-        fix = (
-            f"remove it ('analora bank remove {d} {name}') and add its run again"
-            + (f" ({entry['source']})" if entry.get("source") else "")
+        fix = f"remove it ('analora bank remove {d} {name}') and add its run again" + (
+            f" ({entry['source']})" if entry.get("source") else ""
         )
         try:
             for f in ("run.json", "deployment.json"):

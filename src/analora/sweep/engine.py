@@ -23,8 +23,8 @@ from analora.errors import AnaloraError
 from analora.files import atomic_write_text, is_fresh_directory
 from analora.provenance import git_revision, package_versions
 from analora.sweep.results import (
-    FORMAT,
     CSV_FILE,
+    FORMAT,
     JSON_FILE,
     aggregate,
     higher_is_better,
