@@ -49,6 +49,7 @@ def cmd_sft(args: argparse.Namespace) -> int:
     """Instruction tuning with AHWA-LoRA (adapters under weight noise)."""
     from analora.llm.analog import LoraSpec
     from analora.llm.instructions import InstructionSpec
+    from analora.llm.math import SYSTEM_PROMPT
     from analora.llm.sft import SFTSpec, sft_run
 
     sources = tuple(args.source or ("benchmarks", "math"))
@@ -66,6 +67,7 @@ def cmd_sft(args: argparse.Namespace) -> int:
             alpaca=args.alpaca,
             max_length_tokens=args.max_length,
             math_dataset=args.math_dataset,
+            system=SYSTEM_PROMPT if args.answer_format else None,
         ),
         analog_head=args.analog_head,
         seed=args.seed,
@@ -186,6 +188,11 @@ def register(sub: Any) -> None:
         "--math-dataset",
         default="gsm_symbolic",
         help="reasoning-gym set of the math source, NAME[:key=value,...]",
+    )
+    p.add_argument(
+        "--answer-format",
+        action="store_true",
+        help="put GRPO's system prompt (the answer format) before every example",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true")
