@@ -163,6 +163,20 @@ def _heldout_md(out: Path) -> str:
     )
 
 
+def _grpo_setting_md(sizes: Any) -> str:
+    """Which problems, and where GRPO starts from."""
+    dataset = getattr(sizes, "grpo_dataset", "gsm_symbolic")
+    warm = int(getattr(sizes, "grpo_warmup_steps", 0))
+    start = (
+        f"GRPO starts from LoRA warmed up for {warm} supervised steps of 4 worked solutions "
+        "in the answer format (the analog one under the same 3 % noise); that model is the "
+        "'before' column."
+        if warm
+        else "GRPO starts from fresh LoRA on the pretrained model."
+    )
+    return f"Problems: reasoning-gym `{dataset}`, held-out seeds. {start}\n\n"
+
+
 def _grpo_log_md(out: Path) -> str:
     """What the GRPO runs saw: mean reward and how many groups had no spread."""
     import json
@@ -216,7 +230,7 @@ def write_results(
         sweep_md(sweep),
         "## Table V: math problems, GRPO",
         "",
-        table5_md(grpo) + _grpo_log_md(out),
+        _grpo_setting_md(sizes) + table5_md(grpo) + _grpo_log_md(out),
     ]
     atomic_write_text(results_dir / "tables.md", "\n".join(text))
     return record
