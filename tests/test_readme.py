@@ -23,3 +23,21 @@ def test_readme_is_short_and_its_example_runs(tmp_path, monkeypatch) -> None:  #
     assert (tmp_path / "runs" / "example" / "sweep" / "results.json").is_file()
     assert set(namespace["run"].metrics) == {"accuracy"}
     assert [a["t_s"] for a in namespace["results"]["aggregates"]] == [0.0, 315360000.0]
+
+
+def test_every_command_line_in_readme_parses() -> None:
+    import shlex
+
+    from analora.cli import build_parser
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    lines = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split("#")[0].strip()
+            if line.startswith("analora "):
+                lines.append(shlex.split(line)[1:])
+    assert len(lines) >= 7
+    for argv in lines:
+        args = build_parser(argv).parse_args(argv)
+        assert callable(args.func), argv
