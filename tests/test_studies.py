@@ -153,3 +153,23 @@ def test_floors_section_reads_each_recipe_run(tmp_path) -> None:  # type: ignore
     text, rows = floors_section(tmp_path)
     assert rows["cola"]["met"] is True and rows["rte"]["met"] is False  # floors 25 and 58
     assert "| cola | lr 0.001, 2 epochs, length 64, all examples | matthews_correlation |" in text
+
+
+def test_a_finished_run_is_reused_only_with_its_settings(tiny_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from analora.errors import AnaloraError
+    from analora.studies.common import train_step
+    from analora.workflows import RunSpec
+
+    if not (DATA / "glue" / "SST-2").is_dir():
+        pytest.skip(f"SST-2 not found under {DATA}")
+    spec = RunSpec(
+        method="digital-lora", model=str(tiny_dir), task="sst2", epochs=1,
+        max_train_examples=8, max_eval_examples=8, max_length=16,
+    )  # fmt: skip
+    out = tmp_path / "run"
+    assert train_step("sst2 digital-lora", spec, out, str(DATA)) is not None
+    assert train_step("sst2 digital-lora", spec, out, str(DATA)) is None  # reused
+    with pytest.raises(AnaloraError, match=r"other settings \(lr, max_train_examples\)"):
+        train_step("sst2 digital-lora", replace(spec, lr=0.5, max_train_examples=9), out, str(DATA))

@@ -19,8 +19,16 @@ def train_step(name: str, spec: Any, out: Path, data_dir_: str | None, device: s
     """:func:`~analora.workflows.train_run` on ``device`` unless ``out`` holds
     a finished run; resume a cut one. Returns the run (None when it was reused)."""
     from analora.workflows import train_run
+    from analora.workflows.train import changed_settings
 
     if (out / "deployment.json").is_file():
+        changed = changed_settings(spec, out)
+        if changed:
+            raise AnaloraError(
+                f"{out} holds a finished {name} run with other settings "
+                f"({', '.join(changed)}): rerun the study with the settings it was trained "
+                "with, or delete that run to train it again"
+            )
         say(f"[{name}] done already in {out}; reusing it")
         return None
     resume = (out / "run.json").is_file()

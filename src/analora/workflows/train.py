@@ -403,6 +403,24 @@ def resolve_model(spec: str) -> tuple[str, dict[str, Any] | None]:
     return spec, None
 
 
+def changed_settings(spec: RunSpec, out: str | Path) -> list[str]:
+    """The settings in which the run recorded in ``out/run.json`` differs from
+    what ``spec`` would run (empty: the same run), resolved as training
+    resolves them (recipe defaults, pooling, the hardware's fingerprint)."""
+    from analora.hardware import load_hardware
+    from analora.tasks import get_task
+
+    out = Path(out)
+    spec = spec.resolved()
+    hw = load_hardware(spec.hardware, list(spec.set) or None)
+    model_path, source = resolve_model(spec.model)
+    spec = replace(spec, pooling=_pooling(spec, get_task(spec.task), model_path, source))
+    record = spec.record(hw.fingerprint())
+    previous = read_json(out / RUN_FILE, AnaloraError, f"delete {out} to start the run again")
+    settings = {k: v for k, v in previous.items() if k != "inputs"}
+    return sorted(k for k in set(record) | set(settings) if settings.get(k) != record.get(k))
+
+
 def check_run_dir(out: Path, record: dict[str, Any], resume: bool) -> dict[str, Any] | None:
     """The run already in ``out`` when resuming it with the same settings
     (None for a fresh directory); refuse every other case with the way out."""
