@@ -50,11 +50,31 @@ def test_atomic_directory_honours_umask(tmp_path: Path, umask: int, mode: int) -
     try:
         with atomic_directory(tmp_path / "chip") as tmp:
             (tmp / "weights").write_bytes(b"x")
+            (tmp / "private").write_bytes(b"x")
+            os.chmod(tmp / "private", 0o600)  # as safetensors' writer leaves its files
+            (tmp / "sub").mkdir(mode=0o700)
+            (tmp / "sub" / "t").write_bytes(b"x")
         atomic_write_text(tmp_path / "chip" / "meta.json", "{}")
     finally:
         os.umask(old)
-    assert stat.S_IMODE((tmp_path / "chip").stat().st_mode) == mode
-    assert stat.S_IMODE((tmp_path / "chip" / "meta.json").stat().st_mode) == mode & 0o666
+    chip = tmp_path / "chip"
+    assert stat.S_IMODE(chip.stat().st_mode) == mode
+    assert stat.S_IMODE((chip / "sub").stat().st_mode) == mode
+    for name in ("meta.json", "weights", "private", "sub/t"):
+        assert stat.S_IMODE((chip / name).stat().st_mode) == mode & 0o666, name
+
+
+def test_saved_safetensors_are_as_shared_as_the_umask_allows(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    old = os.umask(0o022)
+    try:
+        with atomic_directory(tmp_path / "chip") as tmp:
+            save_file({"w": torch.zeros(2)}, str(tmp / "chip.safetensors"))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "chip" / "chip.safetensors").stat().st_mode) == 0o644
 
 
 # --- fingerprints --------------------------------------------------------

@@ -52,8 +52,13 @@ def atomic_directory(out: str | Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
-        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700: shared artefacts stay shared
+        umask = current_umask()
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700: shared artefacts stay shared
         yield tmp
+        for entry in tmp.rglob("*"):  # safetensors writes its files 0600: share them too
+            if entry.is_symlink():
+                continue
+            os.chmod(entry, (0o777 if entry.is_dir() else 0o666) & ~umask)
         old = None
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
