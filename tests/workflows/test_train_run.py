@@ -75,7 +75,9 @@ def test_a_second_writer_is_refused_at_once(tiny_dir, tmp_path) -> None:  # type
 
 def test_recipes_fill_what_the_spec_leaves_out() -> None:
     spec = RunSpec(method="digital-lora", model="minilm", task="rte").resolved()
-    assert (spec.lr, spec.epochs, spec.warmup_ratio, spec.max_length) == (1e-3, 5, 0.1, 128)
+    assert (spec.lr, spec.epochs, spec.warmup_ratio, spec.max_length) == (5e-4, 5, 0.1, 128)
+    spec = RunSpec(method="ahwa-lora", model="minilm", task="mrpc").resolved()
+    assert (spec.lr, spec.epochs, spec.max_length) == (1e-3, 3, 128)
     spec = RunSpec(method="ahwa", model="m", task="sst-2", lr=3e-5).resolved()
     assert spec.task == "sst2" and spec.lr == 3e-5 and spec.max_train_examples == 20000
     assert RunSpec(method="direct", model="m", task="cola").resolved().lr == 0.0
