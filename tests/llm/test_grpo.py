@@ -16,6 +16,22 @@ needs_trl = pytest.mark.skipif(importlib.util.find_spec("trl") is None, reason="
 PERFECT = f"{m.START}6 times 7 is 42{m.END}{m.SOL_START}42{m.SOL_END}"
 
 
+def _tiny_spec(model_dir, **changes):  # type: ignore[no-untyped-def]
+    """One short GRPO run on the tiny Llama."""
+    from analora.llm.analog import LoraSpec
+    from analora.llm.grpo import GRPOSpec
+
+    settings = dict(
+        model=str(model_dir),
+        steps=1,
+        num_generations=2,
+        max_completion_tokens=4,
+        lr=1e-3,
+        lora=LoraSpec(rank=2, alpha=4, dropout=0.0),
+    )
+    return GRPOSpec(**{**settings, **changes})
+
+
 def test_rewards_reach_the_paper_maximum_only_when_perfect() -> None:
     assert m.total_reward(PERFECT, "42") == m.MAX_REWARD == 9.5
     wrong = PERFECT.replace(">42<", ">41<")
@@ -35,18 +51,10 @@ def test_problems_are_seeded_and_carry_worked_solutions() -> None:
 @needs_gym
 @needs_trl
 def test_a_grpo_step_runs_on_the_analog_model(tiny_llama_dir, tmp_path) -> None:
-    from analora.llm.analog import LoraSpec
-    from analora.llm.grpo import GRPOSpec, eval_problems, grpo_run, math_eval
+    from analora.llm.grpo import eval_problems, grpo_run, math_eval
     from analora.llm.models import load_causal_lm
 
-    spec = GRPOSpec(
-        model=str(tiny_llama_dir),
-        steps=1,
-        num_generations=2,
-        max_completion_tokens=4,
-        lr=1e-3,
-        lora=LoraSpec(rank=2, alpha=4, dropout=0.0),
-    )
+    spec = _tiny_spec(tiny_llama_dir)
     record = grpo_run(spec, tmp_path / "grpo")
     assert record["log"] and "reward" in record["log"][0]
     assert (tmp_path / "grpo" / "adapter" / "adapter_model.safetensors").is_file()
@@ -66,7 +74,6 @@ def test_a_configured_dataset_gives_easier_problems_with_worked_solutions() -> N
         expression = p.question.rsplit(":", 1)[1].strip().rstrip("=").strip()
         assert len(expression.split()) == 3  # two one-digit terms and an operator
         worked = f"{m.START}{expression} = {p.answer}{m.END}"
-        worked = f"{m.START}{expression} = {p.answer}{m.END}"
         assert p.solution == f"{worked}{m.SOL_START}{p.answer}{m.SOL_END}"
     with pytest.raises(m.AnaloraError, match="not key=value"):
         m.parse_dataset("chain_sum:max_terms")
@@ -80,18 +87,9 @@ def test_grpo_starts_from_a_saved_adapter(tiny_llama_dir, tmp_path) -> None:
     import torch
     from safetensors.torch import load_file
 
-    from analora.llm.analog import LoraSpec
     from analora.llm.grpo import GRPOSpec, build_model
 
-    fresh = GRPOSpec(
-        model=str(tiny_llama_dir),
-        steps=1,
-        num_generations=2,
-        max_completion_tokens=4,
-        lr=1e-2,
-        dataset="chain_sum:max_terms=2,max_digits=1",
-        lora=LoraSpec(rank=2, alpha=4, dropout=0.0),
-    )
+    fresh = _tiny_spec(tiny_llama_dir, lr=1e-2, dataset="chain_sum:max_terms=2,max_digits=1")
     first, _ = build_model(fresh)
     torch.manual_seed(1)
     with torch.no_grad():

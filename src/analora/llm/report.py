@@ -165,8 +165,7 @@ def _heldout_md(out: Path) -> str:
 
 def _grpo_setting_md(sizes: Any) -> str:
     """Which problems, and where GRPO starts from."""
-    dataset = getattr(sizes, "grpo_dataset", "gsm_symbolic")
-    warm = int(getattr(sizes, "grpo_warmup_steps", 0))
+    dataset, warm = sizes.grpo_dataset, sizes.grpo_warmup_steps
     start = (
         f"GRPO starts from LoRA warmed up for {warm} supervised steps of 4 worked solutions "
         "in the answer format (the analog one under the same 3 % noise); that model is the "
