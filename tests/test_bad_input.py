@@ -410,6 +410,16 @@ CASES: list[tuple[str, Case, str, str | None]] = [
         "another model",
         "o",
     ),
+    (
+        "warm start from a folder without an adapter",
+        lambda w, t: [
+            *_train(w, t / "o", method="ahwa-lora"),
+            "--init-adapter",
+            str(_touch(t / "empty" / "README.md").parent),
+        ],
+        "pass an adapter saved by analora",
+        "o",
+    ),
     # -- output directories
     (
         "output under a file",

@@ -265,3 +265,30 @@ def test_every_listed_command_is_registered_by_its_module() -> None:
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         real = sub.choices[name]
         assert real.add_help and len(real._actions) > 1, name  # not the placeholder
+
+
+def _subcommand_paths(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list:  # type: ignore[type-arg]
+    found = [prefix]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                found += _subcommand_paths(child, (*prefix, name))
+    return found
+
+
+def test_every_command_and_verb_prints_its_help(capsys) -> None:  # type: ignore[no-untyped-def]
+    """`--help` works at every level (a stray ``%`` in a help text breaks
+    argparse's formatting with a traceback)."""
+    from analora.cli import LAZY_COMMANDS, build_parser
+
+    paths = []
+    for name in LAZY_COMMANDS:
+        actions = build_parser([name])._actions
+        sub = next(a for a in actions if isinstance(a, argparse._SubParsersAction))
+        paths += _subcommand_paths(sub.choices[name], (name,))
+    assert ("llm", "grpo") in paths and ("bank", "sweep") in paths
+    for path in [(), *paths]:
+        with pytest.raises(SystemExit) as exit_:
+            main([*path, "--help"])
+        assert exit_.value.code == 0, path
+        assert "usage: analora" in capsys.readouterr().out, path

@@ -130,7 +130,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_grpo(args: argparse.Namespace) -> int:
-    """GRPO on math problems (GSM8K-style by default), analog (3 % noise) or --digital."""
+    """GRPO on math problems (GSM8K-style by default), analog (weight noise 0.03) or --digital."""
     from analora.llm.grpo import RL_NOISE, GRPOSpec, grpo_run
 
     spec = GRPOSpec(

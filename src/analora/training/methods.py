@@ -290,6 +290,19 @@ def result_seed(job: MethodJob) -> int:
     return job.config.seed if job.config is not None else 0
 
 
+def init_adapter_dir(adapter_dir: str | Path) -> Path:
+    """The adapter directory ``--init-adapter`` names (an adapter, or a train
+    run holding one), checked: an analora adapter whose files match their
+    checksums. Called before a run writes anything."""
+    from analora.adapters import read_adapter_meta
+
+    d = Path(adapter_dir)
+    if (d / "adapter").is_dir():
+        d = d / "adapter"  # a run directory
+    read_adapter_meta(d)
+    return d
+
+
 def warm_start(peft_model: PeftModel, adapter_dir: str | Path) -> dict[str, Any]:
     """Load a saved analog adapter's LoRA matrices and head into ``peft_model``
     before training (re-adaptation to new hardware constraints, or to an
@@ -302,9 +315,7 @@ def warm_start(peft_model: PeftModel, adapter_dir: str | Path) -> dict[str, Any]
     from analora.adapters import AdapterError, read_adapter_meta
     from analora.adapters.adapter_files import WEIGHTS, _base_binding
 
-    d = Path(adapter_dir)
-    if (d / "adapter").is_dir():
-        d = d / "adapter"  # a run directory
+    d = init_adapter_dir(adapter_dir)
     meta = read_adapter_meta(d)
     model_fp, _ = _base_binding(peft_model)
     if meta["model_fingerprint"] != model_fp:

@@ -214,7 +214,7 @@ def _prepare(
     """Every check and every load, before anything is written."""
     from analora.hardware import load_hardware
     from analora.tasks import get_task
-    from analora.training.methods import HEADS, LoraSettings, MethodJob
+    from analora.training.methods import HEADS, LoraSettings, MethodJob, init_adapter_dir
     from analora.training.trainer import TrainConfig
     from analora.workflows.runtime import accelerator, pick_device
 
@@ -227,6 +227,8 @@ def _prepare(
     spec = replace(spec, pooling=_pooling(spec, task, model_path, source))
     notes = _base_notes(spec, method, source)
     record = spec.record(hw.fingerprint())
+    if spec.init_adapter is not None:
+        init_adapter_dir(spec.init_adapter)
     previous = check_run_dir(out, record, resume)
     acc = accelerator(device)
     is_main = acc is None or acc.is_main_process
