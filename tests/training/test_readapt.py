@@ -117,3 +117,39 @@ def test_recovery_share() -> None:
     assert recovery(85.36, 60.81, 74.23) == pytest.approx(0.5466, abs=1e-4)
     assert recovery(76.0, 75.8, 76.2) is None  # 0.2 points lost: noise, not reported
     assert recovery(70.0, 60.0, 55.0) == pytest.approx(-0.5)  # retraining can lose more
+
+
+def test_ahwa_lora_warm_starts_from_a_digital_lora_adapter(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A ``digital-lora`` adapter is bound to its model by the fingerprint the
+    model's conversion gets, to no hardware: an analog method warm-starts from
+    it, loading it onto analog hardware as it is is refused."""
+    from analora.adapters import add_lora, read_adapter_meta
+    from analora.analog.convert import conversion_report
+    from analora.training.methods import warm_start
+
+    cfg = TrainConfig(epochs=1, batch_size=8, lr=1e-2, seed=1)
+    data = (_tiny_data(24, 0), _tiny_data(16, 1))
+    digital = _train("digital-lora", _tiny_two_label(), "sst2", *data, None, cfg, tmp_path / "d")
+    meta = read_adapter_meta(digital.artefact)
+    assert meta["hardware"] is None and meta["method"] == "digital-lora"
+    model = _tiny_two_label()
+    program(model, load_hardware("paper-pcm"), seed=0, exclude=["classifier"])
+    report = conversion_report(model)
+    assert report is not None and meta["model_fingerprint"] == report.model_fingerprint
+    with pytest.raises(AdapterError, match="digital model"):
+        load_adapter(model, digital.artefact)
+    start = add_lora(model, head=["classifier"])
+    assert warm_start(start, tmp_path / "d")["hardware"] is None
+    old = dict(digital.model.named_parameters())
+    loaded = [n for n, _ in start.named_parameters() if ".lora_" in n or "modules_to_save" in n]
+    assert loaded
+    for name, p in start.named_parameters():
+        if name in loaded:
+            assert torch.equal(p, old[name]), name
+    # Another model's digital adapter is refused.
+    other = _tiny_two_label()
+    with torch.no_grad():
+        other.bert.encoder.layer[0].output.dense.weight.mul_(1.5)
+    program(other, load_hardware("paper-pcm"), seed=0, exclude=["classifier"])
+    with pytest.raises(AdapterError, match="another base model"):
+        warm_start(add_lora(other, head=["classifier"]), tmp_path / "d")

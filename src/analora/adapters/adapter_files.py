@@ -25,7 +25,13 @@ from torch import nn
 
 from analora.adapters.lora import AdapterError, AnalogLoraLinear, known_to_peft
 from analora.analog.chip import Chip
-from analora.analog.convert import analog_layers, conversion_report
+from analora.analog.convert import (
+    analog_layers,
+    conversion_report,
+    digital_weight,
+    mappable_layers,
+    weights_fingerprint,
+)
 from analora.analog.layer import AnalogLinear
 from analora.files import atomic_directory, read_json, sha256_file
 from analora.provenance import package_versions
@@ -60,21 +66,71 @@ def save_adapter(
 ) -> Path:
     """Save a LoRA-wrapped analog model's adapter and head, bound to its base
     model and hardware config (and to ``chip`` for a chip-calibrated adapter)."""
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise AdapterError(f"{out} is not empty: pass --overwrite or choose another --out")
     model_fp, hw_fp = _base_binding(model)
     hardware = analog_layers(model.get_base_model())[0][1].hardware
+    binding: dict[str, Any] = {
+        "model_fingerprint": model_fp,
+        "hardware": hardware.to_dict(),
+        "hardware_fingerprint": hw_fp,
+        "chip_fingerprint": chip.fingerprint() if chip is not None else None,
+        "chip_seed": chip.seed if chip is not None else None,
+    }
+    return _write(model, Path(out_dir), binding, task, method, seed, metrics, overwrite)
+
+
+def save_digital_adapter(
+    model: PeftModel,
+    out_dir: str | Path,
+    *,
+    model_fingerprint: str,
+    task: str,
+    method: str,
+    seed: int,
+    metrics: dict[str, float] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Save a LoRA adapter trained on the digital model (``digital-lora``),
+    bound to that model by ``model_fingerprint`` (:func:`digital_fingerprint`
+    of the model before LoRA was added) and to no hardware. An analog method
+    can then warm-start from it (``--init-adapter``)."""
+    binding: dict[str, Any] = {
+        "model_fingerprint": model_fingerprint,
+        "hardware": None,
+        "hardware_fingerprint": None,
+        "chip_fingerprint": None,
+        "chip_seed": None,
+    }
+    return _write(model, Path(out_dir), binding, task, method, seed, metrics, overwrite)
+
+
+def digital_fingerprint(model: nn.Module, head: str) -> str:
+    """The model fingerprint :func:`~analora.analog.convert.convert` gives
+    this digital model (not yet wrapped by LoRA) when every mappable linear
+    layer but ``head`` is mapped."""
+    if isinstance(model, PeftModel) or analog_layers(model):
+        raise AdapterError("fingerprint the digital model before LoRA or conversion")
+    layers = mappable_layers(model, exclude=[head])
+    return weights_fingerprint([(n, digital_weight(m)) for n, m in layers])
+
+
+def _write(
+    model: PeftModel,
+    out: Path,
+    binding: dict[str, Any],
+    task: str,
+    method: str,
+    seed: int,
+    metrics: dict[str, float] | None,
+    overwrite: bool,
+) -> Path:
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise AdapterError(f"{out} is not empty: pass --overwrite or choose another --out")
     with atomic_directory(out) as tmp:
         model.save_pretrained(str(tmp))
         _stable_config(tmp / CONFIG)
         meta: dict[str, Any] = {
             "format": FORMAT,
-            "model_fingerprint": model_fp,
-            "hardware": hardware.to_dict(),
-            "hardware_fingerprint": hw_fp,
-            "chip_fingerprint": chip.fingerprint() if chip is not None else None,
-            "chip_seed": chip.seed if chip is not None else None,
+            **binding,
             "task": task,
             "method": method,
             "seed": seed,
@@ -218,6 +274,11 @@ def load_adapter(model: nn.Module, adapter_dir: str | Path, chip: Chip | None = 
         raise AdapterError(
             f"the adapter in {adapter_dir} was trained on another base model "
             f"({meta['model_fingerprint'][:12]} != {model_fp[:12]}): load it onto that model"
+        )
+    if meta["hardware_fingerprint"] is None:
+        raise AdapterError(
+            f"the adapter in {adapter_dir} was trained on the digital model: "
+            "load it there, or warm-start an analog method from it (--init-adapter)"
         )
     if meta["hardware_fingerprint"] != hw_fp:
         raise AdapterError(

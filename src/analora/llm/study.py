@@ -12,6 +12,7 @@ resumes from its last checkpoint. The tables and ``summary.json`` (schema
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,9 +34,13 @@ SCHEMA = "analora-llm-summary/1"
 class StudySizes:
     """How much of everything the study runs."""
 
-    sft_steps: int = 40
+    sft_steps: int = 200
+    """Two passes over the 400-example instruction set."""
     sft_batch: int = 4
     sft_max_tokens: int = 192
+    sft_lr: float = 1e-3
+    """The paper's 2e-4 is for 6,470 steps; at 40 steps it left the adapter
+    short of the unadapted model (docs/results/llm/README.md)."""
     items: int | None = 30
     """Items per benchmark for Table IV; None: every validation item."""
     chips: tuple[int, ...] = (0,)
@@ -85,6 +90,7 @@ FULL = StudySizes(
     sft_steps=6470,
     sft_batch=8,
     sft_max_tokens=2048,
+    sft_lr=2e-4,
     items=None,
     chips=(0, 1, 2),
     sweep_benchmarks=NAMES,
@@ -120,6 +126,7 @@ def _sft(out: Path, sizes: StudySizes) -> Path:
         spec = SFTSpec(
             model=sizes.model,
             steps=sizes.sft_steps,
+            lr=sizes.sft_lr,
             warmup_steps=min(5, sizes.sft_steps - 1),
             batch_size=sizes.sft_batch,
             data=InstructionSpec(max_length_tokens=sizes.sft_max_tokens),
@@ -280,6 +287,54 @@ def _math_eval(spec: GRPOSpec, adapter: Path | None, sizes: StudySizes) -> dict[
     return best
 
 
+_SFT = ("model", "sft_steps", "sft_batch", "sft_max_tokens", "sft_lr")
+_WARMUP = ("model", "grpo_dataset", "grpo_warmup_steps", "grpo_warmup_lr", "sft_max_tokens")
+_GRPO = (*_WARMUP, "grpo_steps", "grpo_generations", "grpo_completion_tokens", "grpo_lr")
+_MATH = ("eval_problems", "eval_new_tokens")
+STAGE_SIZES: dict[str, tuple[str, ...]] = {
+    "sft": _SFT,
+    "zeroshot/digital": ("model", "items", "batch_size"),
+    "zeroshot/analog_before": ("model", "items", "chips", "batch_size"),
+    "zeroshot/analog_after": (*_SFT, "items", "chips", "batch_size"),
+    "heldout_loss.json": (*_SFT, "heldout_examples", "sweep_chips"),
+    "sweep": (
+        *_SFT,
+        *("sweep_benchmarks", "sweep_items", "sweep_levels", "sweep_pcm_ages_s", "sweep_chips"),
+        "batch_size",
+    ),
+    "grpo/digital-warmup": _WARMUP,
+    "grpo/digital_before.json": (*_WARMUP, *_MATH),
+    "grpo/digital": _GRPO,
+    "grpo/digital_after.json": (*_GRPO, *_MATH),
+    "grpo/analog-warmup": _WARMUP,
+    "grpo/analog_before.json": (*_WARMUP, *_MATH, "chips"),
+    "grpo/analog": _GRPO,
+    "grpo/analog_after.json": (*_GRPO, *_MATH, "chips"),
+}
+"""What each stage's files (under the study directory) depend on."""
+
+
+def check_sizes(out: Path, sizes: StudySizes) -> None:
+    """Refuse to mix stages made with other sizes into this run's tables: a
+    finished stage is reused only if the sizes it depends on are unchanged."""
+    path = out / "sizes.json"
+    if not path.is_file():
+        return
+    old = read_json(path, AnaloraError, f"delete {path}")
+    new = json.loads(json.dumps(asdict(sizes)))  # tuples as lists, as on disk
+    changed = {k for k in new if old.get(k) != new[k]}
+    stale = [
+        str(out / stage)
+        for stage, fields in STAGE_SIZES.items()
+        if changed.intersection(fields) and (out / stage).exists()
+    ]
+    if stale:
+        raise AnaloraError(
+            f"{out} holds stages made with other sizes ({', '.join(sorted(changed))}): "
+            f"delete {' '.join(stale)} to recompute them, or choose another --out"
+        )
+
+
 def llm_study(
     out: str | Path, results_dir: str | Path, sizes: StudySizes = MACHINE
 ) -> dict[str, Any]:
@@ -288,6 +343,7 @@ def llm_study(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    check_sizes(out, sizes)
     atomic_write_json(out / "sizes.json", asdict(sizes))
     adapter = _sft(out, sizes)
     table4 = _table4(out, sizes, adapter)

@@ -33,7 +33,13 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from torch import Tensor, nn
 
-from analora.adapters import add_lora, save_adapter, select_targets
+from analora.adapters import (
+    add_lora,
+    digital_fingerprint,
+    save_adapter,
+    save_digital_adapter,
+    select_targets,
+)
 from analora.adapters.dropout import use_lora_dropout
 from analora.analog import Chip, convert, post_update_step, program, save_analog_model
 from analora.analog.convert import mappable_layers
@@ -223,9 +229,11 @@ def train_adapter(job: MethodJob) -> MethodResult:
     method = _require(job, "adapter")
     torch.manual_seed(job.config.seed if job.config else 0)  # adapter initialisation
     chip: Chip | None = None
+    digital_fp = None
     if method.analog:
         peft_model, chip, evaluate = _analog_peft(job)
     else:
+        digital_fp = digital_fingerprint(job.model, job.head)  # before LoRA wraps it
         peft_model, evaluate = _digital_peft(job), evaluator(job.task, job.eval_data)
     warm = warm_start(peft_model, job.init_adapter) if job.init_adapter is not None else None
     trainer = _trainer(job, peft_model, evaluate)
@@ -233,18 +241,31 @@ def train_adapter(job: MethodJob) -> MethodResult:
     if not trainer.is_main:
         return MethodResult(peft_model, chip, result, {}, job.out / "adapter")
     metrics = result.evals[-1] if result.evals else evaluate(peft_model)
-    adapter_dir = _save_adapter(job, method, peft_model, chip, metrics)
+    adapter_dir = _save_adapter(job, method, peft_model, chip, metrics, digital_fp)
     write_deployment(job.out, _adapter_deployment(job, method, chip, result, metrics, warm))
     return MethodResult(peft_model, chip, result, metrics, adapter_dir)
 
 
 def _save_adapter(
-    job: MethodJob, method: Method, peft_model: PeftModel, chip: Chip | None, metrics: dict
+    job: MethodJob,
+    method: Method,
+    peft_model: PeftModel,
+    chip: Chip | None,
+    metrics: dict,
+    digital_fp: str | None,
 ) -> Path:
     if not method.analog:
-        adapter_dir = job.out / "adapter"
-        peft_model.save_pretrained(str(adapter_dir))  # no analog base to bind to
-        return adapter_dir
+        assert digital_fp is not None
+        return save_digital_adapter(
+            peft_model,
+            job.out / "adapter",
+            model_fingerprint=digital_fp,
+            task=job.task,
+            method=job.method,
+            seed=job.config.seed if job.config else 0,
+            metrics=metrics,
+            overwrite=True,
+        )
     return save_adapter(
         peft_model,
         job.out / "adapter",
@@ -304,11 +325,13 @@ def init_adapter_dir(adapter_dir: str | Path) -> Path:
 
 
 def warm_start(peft_model: PeftModel, adapter_dir: str | Path) -> dict[str, Any]:
-    """Load a saved analog adapter's LoRA matrices and head into ``peft_model``
-    before training (re-adaptation to new hardware constraints, or to an
-    aged chip). The adapter must come from the same base model and have the
-    same layout (rank, layers, head); its hardware config may differ, which
-    is the point. Returns what ``deployment.json`` records about it."""
+    """Load a saved adapter's LoRA matrices and head into ``peft_model``
+    before training: re-adaptation to new hardware constraints or to an aged
+    chip, or hardware-aware training that starts from a ``digital-lora``
+    adapter (as the paper's full AHWA starts from the digital model). The
+    adapter must come from the same base model and have the same layout
+    (rank, layers, head); its hardware config may differ, which is the point.
+    Returns what ``deployment.json`` records about it."""
     from peft.utils import set_peft_model_state_dict
     from safetensors.torch import load_file
 
