@@ -47,3 +47,16 @@ def test_same_results_give_the_same_report_bits(two_methods) -> None:  # type: i
     for name in ("report.md", "sst2.png", "report.html"):
         assert (two_methods / "a" / name).read_bytes() == (two_methods / "b" / name).read_bytes()
     assert a["text"] == b["text"]
+
+
+def test_table_one_names_a_method_that_did_not_learn(make_results) -> None:  # type: ignore[no-untyped-def]
+    from analora.studies.analysis import constant, table_one
+
+    learned = make_results("direct")
+    stuck = make_results("ahwa-lora", (68.4, 68.4, 68.4, 68.4))
+    stuck["digital"] = {"accuracy": 68.4}
+    assert constant(stuck) and not constant(learned)
+    near = make_results("ahwa", (68.4, 68.4, 68.4, 68.4))  # digital 85: it learned, chips ruin it
+    assert not constant(near)
+    table = table_one("sst2", {"direct": learned, "ahwa-lora": stuck, "ahwa": near})
+    assert "Did not learn: ahwa-lora (" in table

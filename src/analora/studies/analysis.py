@@ -130,7 +130,21 @@ def table_one(task: str, methods: dict[str, dict[str, Any]]) -> str:
         digital = f"{_score(res['digital'], metric):.2f}"
         row = [method, str(len(res["chip_seeds"])), digital, *cells]
         lines.append("| " + " | ".join(row) + " |")
+    stuck = [m for m, res in sorted(methods.items(), key=lambda kv: _order(kv[0])) if constant(res)]
+    if stuck:
+        lines += ["", f"Did not learn: {', '.join(stuck)} (one score on every chip and age, and"]
+        lines.append("digitally: the model answers with one class, so its row measures a run that")
+        lines.append("failed to train, not the method).")
     return "\n".join(lines) + "\n"
+
+
+def constant(res: dict[str, Any]) -> bool:
+    """The same primary score on every chip at every age and digitally: a
+    model that answers every input with one class (MCC and correlation 0,
+    accuracy the majority share), whatever its weights' noise."""
+    metric = res["primary_metric"]
+    scores = {round(c["metrics"][metric], 9) for c in res["cells"]}
+    return len(res["cells"]) > 1 and scores == {round(_score(res["digital"], metric), 9)}
 
 
 def pairs_table(task: str, methods: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
