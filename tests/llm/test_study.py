@@ -39,6 +39,9 @@ def test_study_writes_the_summary_and_resumes(tiny_llama_dir, tmp_path) -> None:
     }
     tables = (results / "tables.md").read_text()
     assert "HellaSwag" in tables and "PCM model, 0 s" in tables
+    # The paper's Table IV mean: 75.23 digital, 39.79 before, 59.73 after.
+    assert "(paper: costs 35.44 points, AHWA-LoRA wins back +19.94, 56 % of the loss)" in tables
+    assert "* GRPO, analog: " in tables and "(paper: +32.76)" in tables
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.json") if p.name != "sizes.json"}
     assert llm_study(out, results, sizes) == summary
     assert stamps == {p: p.stat().st_mtime_ns for p in stamps}  # nothing recomputed
