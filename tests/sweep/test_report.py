@@ -60,3 +60,18 @@ def test_table_one_names_a_method_that_did_not_learn(make_results) -> None:  # t
     assert not constant(near)
     table = table_one("sst2", {"direct": learned, "ahwa-lora": stuck, "ahwa": near})
     assert "Did not learn: ahwa-lora (" in table
+
+
+def test_a_claim_on_a_method_that_did_not_learn_says_so() -> None:
+    from analora.studies.analysis import claims
+
+    row = {"t_s": 315360000.0, "mean": -24.0, "half_width": 3.4, "n": 5}
+    analyses = {"pairs/cola": {"ahwa-lora - direct": [row]}, "did-not-learn/cola": ["ahwa-lora"]}
+    found = {c["claim"]: c["verdict"] for c in claims({"analyses": analyses})}
+    verdict = found["cola: AHWA-LoRA holds accuracy better than direct deployment at 10 years"]
+    assert verdict == "not reproduced (ahwa-lora did not learn)"
+    analyses["did-not-learn/cola"] = []
+    found = {c["claim"]: c["verdict"] for c in claims({"analyses": analyses})}
+    assert found["cola: AHWA-LoRA holds accuracy better than direct deployment at 10 years"] == (
+        "not reproduced"
+    )

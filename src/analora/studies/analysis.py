@@ -335,11 +335,13 @@ def write_report(out: Path, results_dir: Path) -> dict[str, Any]:
     results_dir.mkdir(parents=True, exist_ok=True)
     record = summary(study)
     atomic_write_json(results_dir / "summary.json", record)
-    sections, analyses = ["# Reproduction study: tables", ""], {}
+    sections: list[str] = ["# Reproduction study: tables", ""]
+    analyses: dict[str, Any] = {}
     for task, methods in study.items():
         sections.append(table_one(task, methods))
         text, analyses[f"pairs/{task}"] = pairs_table(task, methods)
         sections.append(text)
+        analyses[f"did-not-learn/{task}"] = [m for m, res in methods.items() if constant(res)]
     for name, (text, data) in {
         "floors": floors_section(out),
         "bank": bank_section(out, study),
@@ -398,18 +400,20 @@ def claims(report: dict[str, Any]) -> list[dict[str, str]]:
         task = key.removeprefix("pairs/")
         vs_ahwa = data.get("ahwa-lora - ahwa")
         vs_direct = data.get("ahwa-lora - direct")
+        failed = analyses.get(f"did-not-learn/{task}") or []
+        why = f" ({', '.join(sorted(failed))} did not learn)" if failed else ""
         out.append(
             {
                 "claim": f"{task}: AHWA-LoRA within 1 point of full AHWA at 0 s",
                 "here": _fmt_diff(_at(vs_ahwa, 0.0)),
-                "verdict": _verdict(_at(vs_ahwa, 0.0), "~0"),
+                "verdict": _verdict(_at(vs_ahwa, 0.0), "~0") + why,
             }
         )
         out.append(
             {
                 "claim": f"{task}: AHWA-LoRA at least as good as full AHWA at 10 years",
                 "here": _fmt_diff(_at(vs_ahwa, ten_y)),
-                "verdict": _verdict(_at(vs_ahwa, ten_y), ">0"),
+                "verdict": _verdict(_at(vs_ahwa, ten_y), ">0") + why,
             }
         )
         out.append(
@@ -417,7 +421,7 @@ def claims(report: dict[str, Any]) -> list[dict[str, str]]:
                 "claim": f"{task}: AHWA-LoRA holds accuracy better than direct deployment "
                 "at 10 years",
                 "here": _fmt_diff(_at(vs_direct, ten_y)),
-                "verdict": _verdict(_at(vs_direct, ten_y), ">0"),
+                "verdict": _verdict(_at(vs_direct, ten_y), ">0") + why,
             }
         )
     out += _other_claims(analyses)
