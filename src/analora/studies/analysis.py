@@ -373,12 +373,17 @@ def _fmt_diff(row: dict[str, Any] | None) -> str:
     return f"{row['mean']:+.2f}" + (f" (95 % CI ± {half:.2f}, {row['n']} chips)" if half else "")
 
 
-def _verdict(row: dict[str, Any] | None, want: str) -> str:
+def _verdict(row: dict[str, Any] | None, want: str, why: str = "") -> str:
     """``reproduced`` when the CI lies on the claimed side (``want``: ``>0``,
     ``<0``, or ``~0``: inside +-1 point), ``not reproduced`` when it lies
-    wholly on the other (outside +-1 point), ``inconclusive`` otherwise."""
+    wholly on the other (outside +-1 point), ``inconclusive`` otherwise;
+    ``why`` follows a verdict on numbers."""
     if row is None or row["half_width"] is None:
         return "not testable here (not run)"
+    return _side(row, want) + why
+
+
+def _side(row: dict[str, Any], want: str) -> str:
     lo, hi = row["mean"] - row["half_width"], row["mean"] + row["half_width"]
     if want == ">0":
         return "reproduced" if lo > 0 else ("not reproduced" if hi < 0 else "inconclusive")
@@ -406,14 +411,14 @@ def claims(report: dict[str, Any]) -> list[dict[str, str]]:
             {
                 "claim": f"{task}: AHWA-LoRA within 1 point of full AHWA at 0 s",
                 "here": _fmt_diff(_at(vs_ahwa, 0.0)),
-                "verdict": _verdict(_at(vs_ahwa, 0.0), "~0") + why,
+                "verdict": _verdict(_at(vs_ahwa, 0.0), "~0", why),
             }
         )
         out.append(
             {
                 "claim": f"{task}: AHWA-LoRA at least as good as full AHWA at 10 years",
                 "here": _fmt_diff(_at(vs_ahwa, ten_y)),
-                "verdict": _verdict(_at(vs_ahwa, ten_y), ">0") + why,
+                "verdict": _verdict(_at(vs_ahwa, ten_y), ">0", why),
             }
         )
         out.append(
@@ -421,7 +426,7 @@ def claims(report: dict[str, Any]) -> list[dict[str, str]]:
                 "claim": f"{task}: AHWA-LoRA holds accuracy better than direct deployment "
                 "at 10 years",
                 "here": _fmt_diff(_at(vs_direct, ten_y)),
-                "verdict": _verdict(_at(vs_direct, ten_y), ">0") + why,
+                "verdict": _verdict(_at(vs_direct, ten_y), ">0", why),
             }
         )
     out += _other_claims(analyses)
