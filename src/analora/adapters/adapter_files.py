@@ -28,9 +28,8 @@ from analora.analog.chip import Chip
 from analora.analog.convert import (
     analog_layers,
     conversion_report,
-    digital_weight,
+    layers_fingerprint,
     mappable_layers,
-    weights_fingerprint,
 )
 from analora.analog.layer import AnalogLinear
 from analora.files import atomic_directory, read_json, sha256_file
@@ -109,8 +108,7 @@ def digital_fingerprint(model: nn.Module, head: str) -> str:
     layer but ``head`` is mapped."""
     if isinstance(model, PeftModel) or analog_layers(model):
         raise AdapterError("fingerprint the digital model before LoRA or conversion")
-    layers = mappable_layers(model, exclude=[head])
-    return weights_fingerprint([(n, digital_weight(m)) for n, m in layers])
+    return layers_fingerprint(mappable_layers(model, exclude=[head]))
 
 
 def _write(

@@ -101,11 +101,18 @@ def mappable_layers(
     return out
 
 
-def digital_weight(module: nn.Module) -> torch.Tensor:
+def _digital_weight(module: nn.Module) -> torch.Tensor:
     """A linear (or GPT-2 Conv1D) layer's weight as ``[out, in]``, detached."""
     w = module.weight
     assert isinstance(w, torch.Tensor)
     return w.detach().T if _is_conv1d(module) else w.detach()
+
+
+def layers_fingerprint(layers: Sequence[tuple[str, nn.Module]]) -> str:
+    """The model fingerprint of digital linear layers (what :func:`convert`
+    records for the layers it maps): :func:`weights_fingerprint` of their
+    weights as ``[out, in]``."""
+    return weights_fingerprint([(n, _digital_weight(m)) for n, m in layers])
 
 
 def weights_fingerprint(named: Sequence[tuple[str, torch.Tensor]]) -> str:
@@ -170,11 +177,11 @@ def convert(
         raise AnaloraError(
             "the model has no linear layers to map (check --include/--exclude patterns)"
         )
-    fingerprint = weights_fingerprint([(n, digital_weight(m)) for n, m in targets])
+    fingerprint = layers_fingerprint(targets)
     report = ConversionReport(hardware=hardware.name, model_fingerprint=fingerprint)
     for name, module in targets:
         bias = getattr(module, "bias", None)
-        weight = digital_weight(module)
+        weight = _digital_weight(module)
         layer = AnalogLinear.from_digital(weight, bias, hardware).to(weight.device)
         layer.train(module.training)
         _set_submodule(model, name, layer)

@@ -311,17 +311,16 @@ def result_seed(job: MethodJob) -> int:
     return job.config.seed if job.config is not None else 0
 
 
-def init_adapter_dir(adapter_dir: str | Path) -> Path:
+def init_adapter_dir(adapter_dir: str | Path) -> tuple[Path, dict[str, Any]]:
     """The adapter directory ``--init-adapter`` names (an adapter, or a train
-    run holding one), checked: an analora adapter whose files match their
-    checksums. Called before a run writes anything."""
+    run holding one) and its metadata, checked: an analora adapter whose files
+    match their checksums. Called before a run writes anything."""
     from analora.adapters import read_adapter_meta
 
     d = Path(adapter_dir)
     if (d / "adapter").is_dir():
         d = d / "adapter"  # a run directory
-    read_adapter_meta(d)
-    return d
+    return d, read_adapter_meta(d)
 
 
 def warm_start(peft_model: PeftModel, adapter_dir: str | Path) -> dict[str, Any]:
@@ -335,11 +334,10 @@ def warm_start(peft_model: PeftModel, adapter_dir: str | Path) -> dict[str, Any]
     from peft.utils import set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    from analora.adapters import AdapterError, read_adapter_meta
+    from analora.adapters import AdapterError
     from analora.adapters.adapter_files import WEIGHTS, _base_binding
 
-    d = init_adapter_dir(adapter_dir)
-    meta = read_adapter_meta(d)
+    d, meta = init_adapter_dir(adapter_dir)
     model_fp, _ = _base_binding(peft_model)
     if meta["model_fingerprint"] != model_fp:
         raise AdapterError(
