@@ -103,6 +103,12 @@ def test_reproduce_from_scratch_at_ci_size(tmp_path, capsys) -> None:  # type: i
     assert set(entry["ages"]) == {"0", "315360000"}
     assert summary["tasks"]["stsb"]["direct"]["metric"] == "spearman"  # the registry's primary
     assert summary["tasks"]["sst2"]["digital"]["ages"] == {}  # the reference alone
+    # stsb is the fast study's warm-start task: its ahwa-lora starts from digital-lora.
+    warm = json.loads((out / "train" / "stsb" / "ahwa-lora" / "run.json").read_text())
+    assert warm["init_adapter"] == str(out / "train" / "stsb" / "digital-lora")
+    cold = json.loads((out / "train" / "sst2" / "ahwa-lora" / "run.json").read_text())
+    assert cold["init_adapter"] is None
+    assert "On stsb, `ahwa-lora` starts from that task's `digital-lora`" in text
     # Every method was read on the same chips: differences are paired.
     chips = {
         m: json.loads((out / "sweeps" / "sst2" / m / "results.json").read_text())["chip_ids"]
@@ -128,6 +134,7 @@ def test_reproduce_from_scratch_at_ci_size(tmp_path, capsys) -> None:  # type: i
     [
         (["--methods", "lora"], "--methods 'lora' is not studied"),
         (["--device", "gpu0"], "--device 'gpu0' is not a device"),
+        (["--warm-start", "cola2"], "--warm-start 'cola2' is not a task"),
     ],
 )
 def test_reproduce_refuses_bad_methods_and_devices(tmp_path, capsys, flags, fragment) -> None:  # type: ignore[no-untyped-def]

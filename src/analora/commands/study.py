@@ -48,6 +48,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         "max_train_examples": args.max_train_examples,
         "chip_lora_examples": args.chip_lora_examples,
         "times": tuple(args.times) if args.times else None,
+        "warm_start_tasks": None if args.warm_start is None else tuple(args.warm_start),
     }
     sizes = replace(sizes, **{k: v for k, v in changes.items() if v is not None})
     target = run_reproduce(
@@ -111,6 +112,13 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--chip-lora-examples", type=int, help="chip-lora calibration set (default 2000)"
+    )
+    p.add_argument(
+        "--warm-start",
+        nargs="*",
+        metavar="TASK",
+        help="tasks whose ahwa-lora starts from their digital-lora run (default: cola;"
+        " none when given without tasks)",
     )
     _common(p, "runs/reproduce")
     p.set_defaults(func=cmd_reproduce)

@@ -65,6 +65,12 @@ class ReproduceSizes:
     rank_tasks: tuple[str, ...] = ("sst2", "rte")
     readapt_task: str = "sst2"
     readapt_epochs: int = 1
+    warm_start_tasks: tuple[str, ...] = ("cola",)
+    """Tasks whose ``ahwa-lora`` starts from the task's ``digital-lora``
+    adapter and head instead of fresh ones: on CoLA the cold start never
+    leaves the majority class (MCC 0.00 on every chip; ``docs/recipes.md``)."""
+    warm_start_epochs: int = 3
+    """Epochs of a warm-started ``ahwa-lora`` run (the recipe's otherwise)."""
 
 
 FAST = ReproduceSizes(
@@ -78,6 +84,7 @@ FAST = ReproduceSizes(
     chip_lora_examples=16,
     ranks=(2, 8),
     rank_tasks=("sst2",),
+    warm_start_tasks=("stsb",),
 )
 
 
@@ -124,6 +131,11 @@ def run_reproduce(
     odd = [m for m in sizes.methods if m not in METHODS]
     if odd:
         raise AnaloraError(f"--methods {odd[0]!r} is not studied: use {', '.join(METHODS)}")
+    from analora.tasks.registry import TASKS as KNOWN
+
+    odd = [t for t in sizes.warm_start_tasks if t not in KNOWN]
+    if odd:
+        raise AnaloraError(f"--warm-start {odd[0]!r} is not a task: use {', '.join(TASKS)}")
     from analora.workflows.runtime import pick_device
 
     study = Study(Path(out_dir), sizes, data_dir(data_dir_), pick_device(device))
@@ -193,7 +205,7 @@ def intro(study: Study) -> str:
             f"{s.first_chip_seed}-{s.first_chip_seed + s.chips - 1}, the same for every "
             f"method, so differences are paired), ages: {', '.join(s.times)}. Training took "
             f"{train_s / 60:.0f} min of wall time in all on a 2-core machine running two or "
-            "three such jobs at once.",
+            "three such jobs at once." + _warm_note(s, ran),
             "",
             "The commands that made it (each skips what is done, so rerunning them in this "
             "order rebuilds it; the whole study is the same command with every task and "
@@ -230,6 +242,17 @@ def _what_ran(out: Path) -> dict[str, list[str]]:
     }
 
 
+def _warm_note(s: ReproduceSizes, ran: dict[str, list[str]]) -> str:
+    warm = [t for t in s.warm_start_tasks if "ahwa-lora" in ran.get(t, [])]
+    if not warm:
+        return ""
+    return (
+        f" On {', '.join(warm)}, `ahwa-lora` starts from that task's `digital-lora` adapter "
+        f"and head and trains {s.epochs or s.warm_start_epochs} epochs (a fresh start did not "
+        "learn there); on the other tasks it starts from fresh adapters."
+    )
+
+
 def _invocations(out: Path) -> list[str]:
     path = out / "study.json"
     if not path.is_file():
@@ -248,6 +271,8 @@ def _command(s: ReproduceSizes, stages: tuple[str, ...]) -> str:
     if s.max_train_examples:
         parts.append(f"--max-train-examples {s.max_train_examples}")
     parts.append(f"--chip-lora-examples {s.chip_lora_examples}")
+    if s.warm_start_tasks != ReproduceSizes.warm_start_tasks:
+        parts.append("--warm-start " + " ".join(s.warm_start_tasks))
     if tuple(stages) != STAGES:
         parts.append(" ".join(f"--stage {x}" for x in stages))
     return " ".join(parts)
@@ -312,10 +337,12 @@ def _timed_train(study: Study, name: str, spec: Any, out: Path) -> None:
 def train_task(study: Study, task: str) -> None:
     """Every method on one task (``chip-lora`` once per sweep chip)."""
     methods = study.sizes.methods
-    for method in ("digital", "digital-lora", "ahwa-lora"):
+    for method in ("digital", "digital-lora"):
         if method in methods:
             spec = _spec(study, task, method)
             _timed_train(study, f"{task} {method}", spec, study.run_dir(task, method))
+    if "ahwa-lora" in methods:
+        _train_ahwa_lora(study, task)
     digital = str(study.run_dir(task, "digital"))
     for method in ("direct", "ahwa"):
         if method in methods:
@@ -323,6 +350,20 @@ def train_task(study: Study, task: str) -> None:
             _timed_train(study, f"{task} {method}", spec, study.run_dir(task, method))
     if "chip-lora" in methods:
         _train_chip_lora(study, task)
+
+
+def _train_ahwa_lora(study: Study, task: str) -> None:
+    """``ahwa-lora`` from fresh adapters, or on a warm-start task from the
+    task's ``digital-lora`` run (trained first when it is missing)."""
+    s = study.sizes
+    if task not in s.warm_start_tasks:
+        spec = _spec(study, task, "ahwa-lora")
+    else:
+        start = study.run_dir(task, "digital-lora")
+        _timed_train(study, f"{task} digital-lora", _spec(study, task, "digital-lora"), start)
+        epochs = s.epochs or s.warm_start_epochs
+        spec = _spec(study, task, "ahwa-lora", init_adapter=str(start), epochs=epochs)
+    _timed_train(study, f"{task} ahwa-lora", spec, study.run_dir(task, "ahwa-lora"))
 
 
 def _train_chip_lora(study: Study, task: str) -> None:
