@@ -360,7 +360,8 @@ def _train_ahwa_lora(study: Study, task: str) -> None:
         spec = _spec(study, task, "ahwa-lora")
     else:
         start = study.run_dir(task, "digital-lora")
-        _timed_train(study, f"{task} digital-lora", _spec(study, task, "digital-lora"), start)
+        if "digital-lora" not in s.methods:  # else trained just before
+            _timed_train(study, f"{task} digital-lora", _spec(study, task, "digital-lora"), start)
         epochs = s.epochs or s.warm_start_epochs
         spec = _spec(study, task, "ahwa-lora", init_adapter=str(start), epochs=epochs)
     _timed_train(study, f"{task} ahwa-lora", spec, study.run_dir(task, "ahwa-lora"))
