@@ -77,3 +77,35 @@ def test_a_claim_on_a_method_that_did_not_learn_says_so() -> None:
     assert found["cola: AHWA-LoRA holds accuracy better than direct deployment at 10 years"] == (
         "not reproduced"
     )
+
+
+def test_drift_is_the_change_on_each_chip_paired_by_chip(make_results) -> None:  # type: ignore[no-untyped-def]
+    from analora.studies.analysis import TEN_YEARS_S, changes, claims, drift_table, pairs_table
+
+    def at_ten_years(method: str, scores: dict[int, tuple[float, float]]) -> dict:  # type: ignore[type-arg]
+        res = make_results(method)
+        res["times_s"] = [0.0, TEN_YEARS_S]
+        res["cells"] = [
+            {"chip_seed": seed, "t_s": t_s, "metrics": {"accuracy": value}}
+            for seed, pair in scores.items()
+            for t_s, value in zip((0.0, TEN_YEARS_S), pair, strict=True)
+        ]
+        return res
+
+    # direct loses 10, 4 and 7 points; ahwa-lora 1, 2 and 0 on the same chips
+    direct = at_ten_years("direct", {1: (90.0, 80.0), 2: (86.0, 82.0), 3: (88.0, 81.0)})
+    adapted = at_ten_years("ahwa-lora", {1: (84.0, 83.0), 2: (85.0, 83.0), 3: (83.0, 83.0)})
+    assert changes(direct) == {1: -10.0, 2: -4.0, 3: -7.0}
+    text, found = drift_table("sst2", {"direct": direct, "ahwa-lora": adapted})
+    paired = found["ahwa-lora - direct"]
+    assert paired["mean"] == pytest.approx(6.0) and paired["n"] == 3  # (9 + 2 + 7) / 3
+    # paired by chip: the spread of the per-chip differences, t(2) = 4.303
+    assert paired["half_width"] == pytest.approx(4.303 * 3.6056 / 3**0.5, rel=1e-3)
+    assert "| ahwa-lora - direct | +6.00 ± " in text
+    _, pairs = pairs_table("sst2", {"direct": direct, "ahwa-lora": adapted})
+    analyses = {"pairs/sst2": pairs, "drift/sst2": found}
+    found_claims = {c["claim"]: c for c in claims({"analyses": analyses})}
+    claim = (
+        "sst2: AHWA-LoRA loses less than direct deployment from 0 s to 10 years on the same chip"
+    )
+    assert found_claims[claim]["verdict"] == "inconclusive"  # 6.00 ± 8.96 straddles 0

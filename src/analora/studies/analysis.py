@@ -4,6 +4,9 @@
 * Paired differences (the same chip seeds for every method) with 95 %
   confidence intervals (Student's t over chips) for ``ahwa-lora - ahwa``,
   ``ahwa-lora - direct`` and ``chip-lora - ahwa-lora`` at every age.
+* The change from 0 s to 10 years on each chip (drift and read noise only:
+  the same chip, programmed once), per method, and ``ahwa-lora``'s against
+  ``direct``'s and ``ahwa``'s, paired by chip.
 * The one-chip bank against each adapter alone, and its GLUE-style average
   against the paper's Table III.
 * The 8- to 6-bit re-adaptation (share of the 10-year loss won back).
@@ -92,6 +95,15 @@ def t_quantile_975(df: int) -> float:
     return float(t.ppf(0.975, df))
 
 
+def mean_ci(values: list[float]) -> tuple[float, float | None]:
+    """The mean and the half width of its 95 % confidence interval (Student's
+    t; None for fewer than 2 values)."""
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return mean, None
+    return mean, t_quantile_975(len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+
+
 def paired(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
     """Per age: mean of ``a - b`` over the chips both were read on, and its
     95 % confidence interval (t over chips; none for fewer than 2 chips)."""
@@ -106,12 +118,52 @@ def paired(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
         ]
         if not diffs:
             continue
-        mean = statistics.fmean(diffs)
-        half = None
-        if len(diffs) > 1:
-            half = t_quantile_975(len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
+        mean, half = mean_ci(diffs)
         rows.append({"t_s": t_s, "mean": mean, "half_width": half, "n": len(diffs)})
     return rows
+
+
+TEN_YEARS_S = 315360000.0
+
+
+def changes(res: dict[str, Any], t1_s: float = TEN_YEARS_S) -> dict[int, float]:
+    """Per chip: the score at ``t1_s`` minus the score at 0 s (the same chip,
+    programmed once: what drift and read noise take over that time)."""
+    metric = res["primary_metric"]
+    score = {(c["chip_seed"], c["t_s"]): c["metrics"][metric] for c in res["cells"]}
+    return {
+        seed: score[(seed, t1_s)] - score[(seed, 0.0)]
+        for seed, t_s in score
+        if t_s == 0.0 and (seed, t1_s) in score
+    }
+
+
+def drift_table(task: str, methods: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """The change from 0 s to 10 years per analog method (mean and 95 % CI
+    over chips), and ``ahwa-lora``'s change against ``direct``'s and
+    ``ahwa``'s, paired by chip (positive: ``ahwa-lora`` loses less)."""
+    found: dict[str, Any] = {}
+    for method, res in sorted(methods.items(), key=lambda kv: _order(kv[0])):
+        per_chip = changes(res)
+        if per_chip:
+            mean, half = mean_ci(list(per_chip.values()))
+            found[method] = {"mean": mean, "half_width": half, "n": len(per_chip)}
+    mine = changes(methods["ahwa-lora"]) if "ahwa-lora" in methods else {}
+    for other in ("direct", "ahwa"):
+        theirs = changes(methods[other]) if other in methods else {}
+        diffs = [mine[seed] - theirs[seed] for seed in mine if seed in theirs]
+        if diffs:
+            mean, half = mean_ci(diffs)
+            found[f"ahwa-lora - {other}"] = {"mean": mean, "half_width": half, "n": len(diffs)}
+    if not found:
+        return "", {}
+    lines = [f"### {task}: change from 0 s to 10 years on the same chip (95 % CI over chips)", ""]
+    lines += ["| method or difference | change (points) | chips |", "|---|---|---|"]
+    for name, row in found.items():
+        half = row["half_width"]
+        ci = f" ± {half:.2f}" if half is not None else ""
+        lines.append(f"| {name} | {row['mean']:+.2f}{ci} | {row['n']} |")
+    return "\n".join(lines) + "\n", found
 
 
 def table_one(task: str, methods: dict[str, dict[str, Any]]) -> str:
@@ -239,7 +291,7 @@ def rank_section(study: dict[str, dict[str, dict[str, Any]]]) -> tuple[str, Any]
                 continue
             metric = res["primary_metric"]
             by_t = {a["t_s"]: a["metrics"][metric]["mean"] for a in res["aggregates"]}
-            rows.setdefault(task, {})[rank] = {"0": by_t.get(0.0), "10y": by_t.get(315360000.0)}
+            rows.setdefault(task, {})[rank] = {"0": by_t.get(0.0), "10y": by_t.get(TEN_YEARS_S)}
     rows = {t: r for t, r in rows.items() if len(r) > 1}
     if not rows:
         return "", None
@@ -341,6 +393,8 @@ def write_report(out: Path, results_dir: Path) -> dict[str, Any]:
         sections.append(table_one(task, methods))
         text, analyses[f"pairs/{task}"] = pairs_table(task, methods)
         sections.append(text)
+        text, analyses[f"drift/{task}"] = drift_table(task, methods)
+        sections.append(text)
         analyses[f"did-not-learn/{task}"] = [m for m, res in methods.items() if constant(res)]
     for name, (text, data) in {
         "floors": floors_section(out),
@@ -398,7 +452,7 @@ def claims(report: dict[str, Any]) -> list[dict[str, str]]:
     """The paper's claims, each with the numbers here and a verdict."""
     analyses = report["analyses"]
     out = []
-    ten_y = 315360000.0
+    ten_y = TEN_YEARS_S
     for key, data in sorted(analyses.items()):
         if not key.startswith("pairs/") or not data:
             continue
@@ -429,6 +483,16 @@ def claims(report: dict[str, Any]) -> list[dict[str, str]]:
                 "verdict": _verdict(_at(vs_direct, ten_y), ">0", why),
             }
         )
+        drift = (analyses.get(f"drift/{task}") or {}).get("ahwa-lora - direct")
+        if drift is not None:
+            out.append(
+                {
+                    "claim": f"{task}: AHWA-LoRA loses less than direct deployment from 0 s "
+                    "to 10 years on the same chip",
+                    "here": _fmt_diff(drift),
+                    "verdict": _verdict(drift, ">0", why),
+                }
+            )
     out += _other_claims(analyses)
     return out
 
@@ -458,7 +522,7 @@ def _other_claims(analyses: dict[str, Any]) -> list[dict[str, str]]:
             }
         )
     data: dict[str, Any] = analyses.get("readapt") or {}
-    ten = next((r for r in data.get("rows", []) if r["t_s"] == 315360000.0), None)
+    ten = next((r for r in data.get("rows", []) if r["t_s"] == TEN_YEARS_S), None)
     if ten is not None and ten["recovery"] is not None:
         share = ten["recovery"]
         rows.append(
