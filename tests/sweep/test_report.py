@@ -109,3 +109,21 @@ def test_drift_is_the_change_on_each_chip_paired_by_chip(make_results) -> None: 
         "sst2: AHWA-LoRA loses less than direct deployment from 0 s to 10 years on the same chip"
     )
     assert found_claims[claim]["verdict"] == "inconclusive"  # 6.00 ± 8.96 straddles 0
+
+
+def test_the_bank_verdict_pairs_the_average_by_chip(make_results) -> None:  # type: ignore[no-untyped-def]
+    from analora.studies.analysis import _bank_verdict
+    from analora.studies.multitask import summarize
+
+    bank = make_results("ahwa-lora", (80.0, 78.0, 76.0, 75.0))  # chip 1: 0 s, 1 y; chip 2: ...
+    alone = make_results("ahwa-lora", (79.0, 78.0, 75.0, 75.0))
+    gaps = summarize({"sst2": bank}, {"sst2": alone})["average_gap_by_chip"]
+    assert gaps == {"0.0": {"1": 1.0, "2": 1.0}, "31536000.0": {"1": 0.0, "2": 0.0}}
+
+    def row(mean: float, half: float | None) -> dict:  # type: ignore[type-arg]
+        return {"t_s": 0.0, "mean": mean, "half_width": half, "n": 5}
+
+    assert _bank_verdict([row(0.1, 0.5), row(-0.3, 0.6)]) == "reproduced"  # inside +-1
+    assert _bank_verdict([row(0.1, 0.5), row(0.5, 1.0)]) == "inconclusive"  # one straddles
+    assert _bank_verdict([row(0.1, 0.5), row(3.0, 0.5)]) == "not reproduced"  # one outside
+    assert _bank_verdict([row(0.1, None)]) == "inconclusive (fewer than 2 chips)"

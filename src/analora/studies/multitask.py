@@ -108,10 +108,19 @@ def summarize(bank: dict[str, dict[str, Any]], alone: dict[str, dict[str, Any]])
         for kind in avg
     }
     gaps = [abs(g) for row in per_task.values() for g in row["gap"].values()]
+    by_chip = {  # the average's bank - alone on each chip (chips read both ways)
+        repr(t): {
+            str(seed): statistics.fmean(v) - statistics.fmean(avg["alone"][t][seed])
+            for seed, v in avg["bank"][t].items()
+            if seed in avg["alone"][t]
+        }
+        for t in ages
+    }
     return {
         "ages_s": ages,
         "tasks": per_task,
         "glue_average": average,
+        "average_gap_by_chip": by_chip,
         "max_abs_gap": max(gaps),
         "goal_abs_gap": 0.5,
         "goal_met": max(gaps) <= 0.5,
