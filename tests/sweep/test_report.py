@@ -127,3 +127,31 @@ def test_the_bank_verdict_pairs_the_average_by_chip(make_results) -> None:  # ty
     assert _bank_verdict([row(0.1, 0.5), row(0.5, 1.0)]) == "inconclusive"  # one straddles
     assert _bank_verdict([row(0.1, 0.5), row(3.0, 0.5)]) == "not reproduced"  # one outside
     assert _bank_verdict([row(0.1, None)]) == "inconclusive (fewer than 2 chips)"
+
+
+def test_the_rank_knee_is_judged_on_paired_differences_at_ten_years(make_results) -> None:  # type: ignore[no-untyped-def]
+    from analora.studies.analysis import TEN_YEARS_S, claims, rank_section
+
+    def run(method: str, at_ten: tuple[float, float, float]) -> dict:  # type: ignore[type-arg]
+        res = make_results(method)
+        res["times_s"] = [0.0, TEN_YEARS_S]
+        res["cells"] = [
+            {"chip_seed": seed, "t_s": t_s, "metrics": {"accuracy": value}}
+            for seed, value in zip((1, 2, 3), at_ten, strict=True)
+            for t_s in (0.0, TEN_YEARS_S)
+        ]
+        res["aggregates"] = []
+        return res
+
+    r4, r8 = run("ahwa-lora-r4", (80.0, 81.0, 80.5)), run("ahwa-lora", (83.0, 84.0, 83.4))
+    r16 = run("ahwa-lora-r16", (83.1, 84.1, 83.4))  # +0.07 over r = 8 on every chip pairing
+    study = {"sst2": {"ahwa-lora": r8, "ahwa-lora-r4": r4, "ahwa-lora-r16": r16}}
+    _, data = rank_section(study)
+    assert data["knee"]["sst2"]["r8 - r4"]["mean"] == pytest.approx(2.9667, abs=1e-3)
+    name = "sst2: rank r = 8 is the knee (r = 8 beats r = 4, r = 16 adds less than a point)"
+    verdicts = {c["claim"]: c["verdict"] for c in claims({"analyses": {"rank": data}})}
+    assert verdicts[name] == "reproduced"
+    del study["sst2"]["ahwa-lora-r16"]
+    _, data = rank_section(study)
+    verdicts = {c["claim"]: c["verdict"] for c in claims({"analyses": {"rank": data}})}
+    assert verdicts[name] == "inconclusive (r=16 not run)"

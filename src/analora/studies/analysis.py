@@ -309,7 +309,20 @@ def rank_section(study: dict[str, dict[str, dict[str, Any]]]) -> tuple[str, Any]
     for task, by_rank in rows.items():
         cells = [_pair(v["0"], v["10y"]) for _, v in sorted(by_rank.items())]
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n", rows
+    knee: dict[str, Any] = {}
+    for task in rows:
+        runs = {8: study[task]["ahwa-lora"]}
+        runs.update(
+            {r: study[task][f"ahwa-lora-r{r}"] for r in (4, 16) if f"ahwa-lora-r{r}" in study[task]}
+        )
+        knee[task] = {
+            f"r{a} - r{b}": _at(paired(runs[a], runs[b]), TEN_YEARS_S)
+            for a, b in ((8, 4), (16, 8))
+            if a in runs and b in runs
+        }
+        found = ", ".join(f"{k} {_fmt_diff(v)}" for k, v in knee[task].items())
+        lines.append(f"\n{task} at 10 years, paired by chip: {found or 'no pair run'}.")
+    return "\n".join(lines) + "\n", {"by_rank": rows, "knee": knee}
 
 
 def _pair(a: float | None, b: float | None) -> str:
@@ -571,7 +584,32 @@ def _other_claims(analyses: dict[str, Any]) -> list[dict[str, str]]:
                 "verdict": "not testable here (not run)",
             }
         )
-    if not analyses.get("rank"):
+    rank = analyses.get("rank")
+    for task, pairs in (rank or {}).get("knee", {}).items():
+        up, beyond = pairs.get("r8 - r4"), pairs.get("r16 - r8")
+        here = "; ".join(f"{k} {_fmt_diff(v)}" for k, v in pairs.items()) + " at 10 years"
+        if not pairs:
+            here = "neither r = 4 nor r = 16 ran"
+        if up is None or beyond is None:
+            verdict = f"inconclusive ({'r=4' if up is None else 'r=16'} not run)"
+        elif up["half_width"] is None or beyond["half_width"] is None:
+            verdict = "inconclusive (fewer than 2 chips)"
+        else:
+            gains, flat = _side(up, ">0"), _side(beyond, "~0")
+            verdict = (
+                "reproduced" if gains == flat == "reproduced"
+                else "not reproduced" if "not reproduced" in (gains, flat)
+                else "inconclusive"
+            )  # fmt: skip
+        rows.append(
+            {
+                "claim": f"{task}: rank r = 8 is the knee (r = 8 beats r = 4, r = 16 adds "
+                "less than a point)",
+                "here": here,
+                "verdict": verdict,
+            }
+        )
+    if not rank:
         rows.append(
             {
                 "claim": "Rank: r = 8 is the knee",
