@@ -248,8 +248,9 @@ def _warm_note(s: ReproduceSizes, ran: dict[str, list[str]]) -> str:
         return ""
     return (
         f" On {', '.join(warm)}, `ahwa-lora` starts from that task's `digital-lora` adapter "
-        f"and head and trains {s.epochs or s.warm_start_epochs} epochs (a fresh start did not "
-        "learn there); on the other tasks it starts from fresh adapters."
+        f"and head and trains {s.epochs or s.warm_start_epochs} epochs (`--warm-start`; "
+        "`docs/recipes.md` says why CoLA needs it); on the other tasks it starts from fresh "
+        "adapters."
     )
 
 
