@@ -135,6 +135,7 @@ def test_reproduce_from_scratch_at_ci_size(tmp_path, capsys) -> None:  # type: i
         (["--methods", "lora"], "--methods 'lora' is not studied"),
         (["--device", "gpu0"], "--device 'gpu0' is not a device"),
         (["--warm-start", "cola2"], "--warm-start 'cola2' is not a task"),
+        (["--rank-tasks", "sts"], "--rank-tasks 'sts' is not a task"),
     ],
 )
 def test_reproduce_refuses_bad_methods_and_devices(tmp_path, capsys, flags, fragment) -> None:  # type: ignore[no-untyped-def]
@@ -144,6 +145,25 @@ def test_reproduce_refuses_bad_methods_and_devices(tmp_path, capsys, flags, frag
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and fragment in err and "\n" not in err, err
     assert not out.exists()  # refused before anything was written
+
+
+def test_the_recorded_command_rebuilds_the_same_sizes() -> None:
+    import shlex
+    from dataclasses import replace
+
+    from analora.cli import build_parser
+    from analora.commands.study import reproduce_sizes
+    from analora.studies.reproduce import ReproduceSizes, _command
+
+    sizes = replace(
+        ReproduceSizes(), tasks=("stsb", "mrpc"), methods=("ahwa-lora",), chips=3,
+        times=("0", "10y"), max_train_examples=500, chip_lora_examples=200,
+        warm_start_tasks=(), rank_tasks=("stsb",),
+    )  # fmt: skip
+    argv = shlex.split(_command(sizes, ("train", "rank")))[1:]
+    args = build_parser(argv).parse_args(argv)
+    assert args.stage == ["train", "rank"]
+    assert reproduce_sizes(args) == sizes
 
 
 def test_floors_section_reads_each_recipe_run(tmp_path) -> None:  # type: ignore[no-untyped-def]

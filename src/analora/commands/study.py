@@ -32,14 +32,13 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_reproduce(args: argparse.Namespace) -> int:
-    """The paper's claims on every task: all methods, chips x ages, the bank,
-    re-adaptation, rank ablation; results under --results-dir (resumable)."""
+def reproduce_sizes(args: argparse.Namespace) -> Any:
+    """The study's sizes from the command line: FAST or the defaults, with the
+    flags given replacing their fields."""
     from dataclasses import replace
 
-    from analora.studies.reproduce import FAST, STAGES, ReproduceSizes, run_reproduce
+    from analora.studies.reproduce import FAST, ReproduceSizes
 
-    stages = tuple(args.stage) if args.stage else STAGES
     sizes = FAST if args.fast else ReproduceSizes()
     changes = {
         "tasks": tuple(args.tasks) if args.tasks else None,
@@ -49,13 +48,22 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         "chip_lora_examples": args.chip_lora_examples,
         "times": tuple(args.times) if args.times else None,
         "warm_start_tasks": None if args.warm_start is None else tuple(args.warm_start),
+        "rank_tasks": tuple(args.rank_tasks) if args.rank_tasks else None,
     }
-    sizes = replace(sizes, **{k: v for k, v in changes.items() if v is not None})
+    return replace(sizes, **{k: v for k, v in changes.items() if v is not None})
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """The paper's claims on every task: all methods, chips x ages, the bank,
+    re-adaptation, rank ablation; results under --results-dir (resumable)."""
+    from analora.studies.reproduce import STAGES, run_reproduce
+
+    stages = tuple(args.stage) if args.stage else STAGES
     target = run_reproduce(
         args.out,
         args.data_dir,
         stages=stages,
-        sizes=sizes,
+        sizes=reproduce_sizes(args),
         results_dir=args.results_dir,
         results_md=args.results_md,
         device=args.device,
@@ -119,6 +127,12 @@ def register(sub: Any) -> None:
         metavar="TASK",
         help="tasks whose ahwa-lora starts from their digital-lora run (default: cola;"
         " none when given without tasks)",
+    )
+    p.add_argument(
+        "--rank-tasks",
+        nargs="+",
+        metavar="TASK",
+        help="tasks of the rank ablation (default: sst2 rte; those not in --tasks are skipped)",
     )
     _common(p, "runs/reproduce")
     p.set_defaults(func=cmd_reproduce)

@@ -135,7 +135,10 @@ def run_reproduce(
 
     odd = [t for t in sizes.warm_start_tasks if t not in KNOWN]
     if odd:
-        raise AnaloraError(f"--warm-start {odd[0]!r} is not a task: use {', '.join(TASKS)}")
+        raise AnaloraError(f"--warm-start {odd[0]!r} is not a task: use {', '.join(KNOWN)}")
+    odd = [t for t in sizes.rank_tasks if t not in KNOWN]
+    if odd:
+        raise AnaloraError(f"--rank-tasks {odd[0]!r} is not a task: use {', '.join(KNOWN)}")
     from analora.workflows.runtime import pick_device
 
     study = Study(Path(out_dir), sizes, data_dir(data_dir_), pick_device(device))
@@ -274,6 +277,8 @@ def _command(s: ReproduceSizes, stages: tuple[str, ...]) -> str:
     parts.append(f"--chip-lora-examples {s.chip_lora_examples}")
     if s.warm_start_tasks != ReproduceSizes.warm_start_tasks:
         parts.append("--warm-start " + " ".join(s.warm_start_tasks))
+    if s.rank_tasks != ReproduceSizes.rank_tasks:
+        parts.append("--rank-tasks " + " ".join(s.rank_tasks))
     if tuple(stages) != STAGES:
         parts.append(" ".join(f"--stage {x}" for x in stages))
     return " ".join(parts)
