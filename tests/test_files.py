@@ -187,3 +187,27 @@ def test_lock_beside_a_directory_that_is_replaced(tmp_path: Path) -> None:
         with pytest.raises(OutputLockedError), output_lock(chip, command="again", beside=True):
             pass  # still held after the directory was replaced
     assert not (tmp_path / "chips" / ".minilm.lock").exists()
+
+
+def _add_keys(path: str, prefix: str, n: int) -> None:
+    from analora.files import update_json
+
+    for i in range(n):
+        update_json(Path(path), lambda data, i=i: data.update({f"{prefix}{i}": i}))
+
+
+def test_two_processes_updating_one_json_record_keep_every_change(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import multiprocessing
+
+    path = tmp_path / "timings.json"
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_add_keys, args=(str(path), p, 100)) for p in "ab"]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(60)
+        assert proc.exitcode == 0
+    data = json.loads(path.read_text())
+    assert len(data) == 200, sorted(set(f"{p}{i}" for p in "ab" for i in range(100)) - set(data))
+    others = [p.name for p in tmp_path.iterdir() if p.name != "timings.json"]
+    assert others == [".timings.json.lock"]  # no temporary file left

@@ -18,7 +18,7 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +126,20 @@ def atomic_write_text(path: Path, text: str) -> None:
 def atomic_write_json(path: Path, data: Any, indent: int = 1) -> None:
     """JSON through :func:`atomic_write_text`."""
     atomic_write_text(path, json.dumps(data, indent=indent) + "\n")
+
+
+def update_json(path: Path, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Read a JSON object (``{}`` when absent), let ``change`` edit it, and
+    write it back atomically, all under an exclusive lock on a hidden sibling
+    file: two processes updating one record (two study stages run side by
+    side) each keep their change. Returns the object written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        change(data)
+        atomic_write_json(path, data)
+    return data
 
 
 def fingerprint_path(path: str | Path) -> str:

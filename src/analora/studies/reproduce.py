@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from analora.errors import AnaloraError
-from analora.files import atomic_write_json
+from analora.files import update_json
 from analora.studies.common import data_dir, say, sweep_step, train_step
 
 TASKS = ("sst2", "cola", "mrpc", "rte", "stsb", "wnli")
@@ -171,11 +171,14 @@ def _record_invocation(study: Study, stages: tuple[str, ...]) -> None:
     """``study.json``: the latest sizes and every distinct command run here, in
     the order each was first run."""
     command = _command(study.sizes, stages)
-    commands = _invocations(study.out)
-    if command not in commands:
-        commands.append(command)
-    record = {"sizes": asdict(study.sizes), "data_dir": study.data_dir}
-    atomic_write_json(study.out / "study.json", {**record, "invocations": commands})
+
+    def change(record: dict[str, Any]) -> None:
+        commands = record.get("invocations", [])
+        if command not in commands:
+            commands.append(command)
+        record.update(sizes=asdict(study.sizes), data_dir=study.data_dir, invocations=commands)
+
+    update_json(study.out / "study.json", change)
 
 
 def intro(study: Study) -> str:
@@ -330,14 +333,9 @@ def _timed_train(study: Study, name: str, spec: Any, out: Path) -> None:
     ran = train_step(name, spec, out, study.data_dir, study.device)
     if ran is None:
         return
-    path = study.out / "timings.json"
-    timings = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    timings[str(out.relative_to(study.out))] = {
-        "train_s": time.perf_counter() - t0,
-        "trainable": ran.trainable,
-        "steps": ran.steps,
-    }
-    atomic_write_json(path, timings)
+    record = {"train_s": time.perf_counter() - t0, "trainable": ran.trainable, "steps": ran.steps}
+    key = str(out.relative_to(study.out))
+    update_json(study.out / "timings.json", lambda timings: timings.update({key: record}))
 
 
 def train_task(study: Study, task: str) -> None:
