@@ -129,7 +129,7 @@ def test_other_settings_in_the_same_directory_are_refused(deployment, tmp_path, 
     argv = _with_ages(_sweep_argv(deployment, tmp_path / "s", "2"), ["0", "10y"])
     assert main(argv) == 0
     assert main(_with_ages(argv, ["0"])) == 2  # fewer ages: not the same sweep
-    assert "other settings" in capsys.readouterr().err
+    assert "other settings (sweep.times_s)" in capsys.readouterr().err
     assert main([*argv, "--first-chip-seed", "7"]) == 2
     assert "other settings" in capsys.readouterr().err
 

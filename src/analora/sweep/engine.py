@@ -111,7 +111,14 @@ def _extends(previous: dict, settings: dict) -> bool:
 
 def _same_sweep(out: Path, previous: dict, settings: dict, what: str) -> None:
     def changed(a: dict, b: dict) -> list[str]:
-        return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        keys = []
+        for k in sorted(set(a) | set(b)):
+            x, y = a.get(k), b.get(k)
+            if isinstance(x, dict) and isinstance(y, dict):
+                keys += [f"{k}.{inner}" for inner in changed(x, y)]  # sweep.times_s, not sweep
+            elif x != y:
+                keys.append(k)
+        return keys
 
     keys = changed(
         {k: v for k, v in previous.items() if k != "inputs"},
@@ -120,7 +127,7 @@ def _same_sweep(out: Path, previous: dict, settings: dict, what: str) -> None:
     if keys:
         raise SweepError(
             f"{out} holds {what} with other settings ({', '.join(keys)}): use the same ones "
-            "to resume it, or choose another --out"
+            "to resume it (it may grow to more chips and ages, not fewer), or choose another --out"
         )
     before, now = previous.get("inputs"), settings.get("inputs")
     if before is not None and now is not None and before != now:
