@@ -348,8 +348,11 @@ def cost_section(out: Path) -> tuple[str, Any]:
         counts = runs[0]["trainable"]
         n = sum(counts.values()) if counts else 0
         detail = ", ".join(f"{k} {v:,}" for k, v in counts.items() if v) or "none"
-        mean_s = statistics.fmean(r["train_s"] for r in runs)
-        lines.append(f"| {method} | {len(runs)} | {n:,} ({detail}) | {mean_s:.0f} |")
+        whole = [r["train_s"] for r in runs if not r.get("partial")]
+        mean_s = f"{statistics.fmean(whole):.0f}" if whole else "-"
+        if len(whole) < len(runs):
+            mean_s += f" ({len(runs) - len(whole)} resumed without their first part: left out)"
+        lines.append(f"| {method} | {len(runs)} | {n:,} ({detail}) | {mean_s} |")
     return "\n".join(lines) + "\n", per
 
 

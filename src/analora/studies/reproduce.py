@@ -328,12 +328,18 @@ def _spec(study: Study, task: str, method: str, model: str = "minilm", **extra: 
 
 
 def _timed_train(study: Study, name: str, spec: Any, out: Path) -> None:
-    """Train unless done; keep the wall time of the training in ``timings.json``."""
+    """Train unless done; keep the wall time of the training in ``timings.json``
+    (for a resumed run, with the loop time its checkpoint kept from before)."""
     t0 = time.perf_counter()
     ran = train_step(name, spec, out, study.data_dir, study.device)
     if ran is None:
         return
-    record = {"train_s": time.perf_counter() - t0, "trainable": ran.trainable, "steps": ran.steps}
+    record: dict[str, Any] = {"train_s": time.perf_counter() - t0}
+    if ran.prior_train_s is None:  # resumed from a checkpoint without the time before
+        record["partial"] = True
+    else:
+        record["train_s"] += ran.prior_train_s  # the loop time kept before a resume
+    record.update(trainable=ran.trainable, steps=ran.steps)
     key = str(out.relative_to(study.out))
     update_json(study.out / "timings.json", lambda timings: timings.update({key: record}))
 

@@ -103,6 +103,9 @@ class TrainResult:
     evals: list[dict[str, float]] = field(default_factory=list)
     best_metric: float | None = None
     resumed_from_step: int | None = None
+    prior_wall_s: float | None = 0.0
+    """Wall time of the loop kept in the checkpoint a resumed run started from
+    (0 for a fresh run; None when that checkpoint predates the record)."""
 
 
 def _batches(
@@ -153,6 +156,7 @@ class Trainer:
                 "training data must be non-empty tensors of one length: check the dataset"
             )
         self.acc = accelerator
+        self._wall: tuple[float, float | None] = (time.perf_counter(), 0.0)
         self.rank = 0 if accelerator is None else int(accelerator.process_index)
         self.world = 1 if accelerator is None else int(accelerator.num_processes)
         self.device = torch.device(device) if accelerator is None else accelerator.device
@@ -217,6 +221,7 @@ class Trainer:
         if resume:
             loop = load_checkpoint(self.last_dir, self.model, self.optimizer, self.scheduler)
             result.resumed_from_step = loop["step"]
+            result.prior_wall_s = loop.pop("wall_s", None)
             if not self.is_main:
                 torch.manual_seed(derive_seed(cfg.seed, "rank", self.rank, loop["step"]))
         else:
@@ -227,6 +232,10 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         start_step = loop["step"]
+        # Kept in checkpoints only (train_log.json stays bit-identical across a
+        # kill and resume): the loop time the saved state cost, without the
+        # work a kill threw away.
+        self._wall = (start, result.prior_wall_s)
         for epoch in range(loop["epoch"], cfg.epochs):
             self.model.train()
             batches = _batches(
@@ -248,7 +257,9 @@ class Trainer:
                 key = cfg.primary_metric or next(iter(metrics))
                 if loop["best"] is None or metrics[key] > loop["best"]:
                     loop["best"] = metrics[key]
-                    save_checkpoint(self.best_dir, self.model, self.optimizer, self.scheduler, loop)
+                    save_checkpoint(
+                        self.best_dir, self.model, self.optimizer, self.scheduler, self._timed(loop)
+                    )
             self._save_last(loop)
         if self.is_main:
             log_record = {
@@ -286,9 +297,17 @@ class Trainer:
             loss = self.acc.reduce(loss.detach(), reduction="mean")
         return float(loss.detach())
 
+    def _timed(self, loop: dict[str, Any]) -> dict[str, Any]:
+        start, prior = self._wall
+        if prior is None:
+            return loop
+        return {**loop, "wall_s": prior + time.perf_counter() - start}
+
     def _save_last(self, loop: dict[str, Any]) -> None:
         if self.is_main:
-            save_checkpoint(self.last_dir, self.model, self.optimizer, self.scheduler, loop)
+            save_checkpoint(
+                self.last_dir, self.model, self.optimizer, self.scheduler, self._timed(loop)
+            )
         self._barrier()
 
     def _report(self, step: int, loss: float, start: float, start_step: int) -> None:

@@ -135,6 +135,9 @@ class Run:
     chip_seed: int | None
     is_main: bool = True
     notes: list[str] = field(default_factory=list)
+    prior_train_s: float | None = 0.0
+    """Training-loop wall time kept from before a resume (0 for a run in one
+    go; None when the checkpoint resumed from predates the record)."""
 
 
 def train_run(
@@ -186,6 +189,7 @@ def _train_locked(
         chip_seed=job.chip.seed if job.chip is not None else job.chip_seed,
         is_main=prepared.is_main,
         notes=prepared.notes,
+        prior_train_s=result.train.prior_wall_s if result.train is not None else 0.0,
     )
 
 
