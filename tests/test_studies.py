@@ -49,9 +49,28 @@ def test_multitask(multitask, capsys) -> None:  # type: ignore[no-untyped-def]
 
 def test_readapt(multitask, tmp_path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "readapt"
-    argv = ["study", "readapt", "--adapter", str(multitask / "train" / "sst2")]
+    argv = [
+        "study",
+        "readapt",
+        "--adapter",
+        str(multitask / "train" / "sst2"),
+        "--on-chip-age",
+        "1y",
+    ]
     assert main([*argv, "--data-dir", str(DATA), "--out", str(out), "--fast"]) == 0
     summary = json.loads((out / "readapt.json").read_text())
+    # the fourth series: each chip's own adapter, trained on that chip at 1 year
+    # under the 6-bit converters, from the retrained adapter; still no write
+    assert summary["on_chip_age_s"] == 365 * 86400.0
+    for seed, chip in summary["chips"].items():
+        assert chip["state_fingerprint_end_on_chip"] == chip["state_fingerprint_programmed"]
+        record = json.loads((out / "on-chip" / f"chip{seed}" / "deployment.json").read_text())
+        assert record["method"] == "chip-lora" and record["chip"]["seed"] == int(seed)
+        assert record["chip"]["trained_at_age_s"] == 365 * 86400.0
+        assert record["hardware"]["converters"]["adc_bits"] == 6
+        assert "retrained" in Path(record["train"]["init_adapter"]["path"]).parts
+    assert all({"retrained_on_chip", "recovery_on_chip"} <= set(r) for r in summary["rows"])
+    assert "retrained on chip" in (out / "readapt.md").read_text()
     assert summary["hardware_after"] == "paper-pcm[dac_bits=6,adc_bits=6]"
     assert set(summary["analog_writes"].values()) == {0}
     for chip in summary["chips"].values():
@@ -103,6 +122,7 @@ def test_reproduce_from_scratch_at_ci_size(tmp_path, capsys) -> None:  # type: i
     assert set(entry["ages"]) == {"0", "315360000"}
     assert summary["tasks"]["stsb"]["direct"]["metric"] == "spearman"  # the registry's primary
     assert summary["tasks"]["sst2"]["digital"]["ages"] == {}  # the reference alone
+    assert "retrained on each chip at 10 y" in text  # the readapt stage's on-chip series
     # stsb is the fast study's warm-start task: its ahwa-lora starts from digital-lora.
     warm = json.loads((out / "train" / "stsb" / "ahwa-lora" / "run.json").read_text())
     assert warm["init_adapter"] == str(out / "train" / "stsb" / "digital-lora")

@@ -17,9 +17,12 @@ def cmd_multitask(args: argparse.Namespace) -> int:
 def cmd_readapt(args: argparse.Namespace) -> int:
     """Change the converters (or another periphery constraint) of programmed
     chips and re-adapt by retraining the adapters only."""
-    from analora.studies.readapt import run_readapt
+    from dataclasses import replace
 
-    run_readapt(args.out, args.data_dir, adapter=args.adapter, change=args.set, fast=args.fast)
+    from analora.studies.readapt import FAST, ReadaptSizes, run_readapt
+
+    sizes = replace(FAST if args.fast else ReadaptSizes(), on_chip_age=args.on_chip_age)
+    run_readapt(args.out, args.data_dir, adapter=args.adapter, change=args.set, sizes=sizes)
     return 0
 
 
@@ -92,6 +95,11 @@ def register(sub: Any) -> None:
         action="append",
         metavar="KEY=VALUE",
         help="the changed constraint (default: converters.dac_bits=6 converters.adc_bits=6)",
+    )
+    p.add_argument(
+        "--on-chip-age",
+        metavar="AGE",
+        help="also retrain the adapter on each chip itself at this age (e.g. 10y), chip-lora",
     )
     _common(p, "runs/readapt")
     p.set_defaults(func=cmd_readapt)

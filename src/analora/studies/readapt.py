@@ -18,6 +18,11 @@ retraining the adapters only, with no analog reprogramming).
    was written.
 5. Recovery at each age: (retrained - after change) / (before - after change),
    the share of the lost score won back.
+6. With ``on_chip_age`` set, a fourth series: the retrained adapter trained
+   on further on each chip itself, read at that age under the new converters
+   (``chip-lora``: the chip in the loop, one adapter per chip), then read at
+   every age. Step 3 sees Gaussian weight noise only; this series sees the
+   aged chip, its shrunken conductances and the new converters together.
 """
 
 from __future__ import annotations
@@ -59,6 +64,11 @@ class ReadaptSizes:
     chips: int = 3
     first_chip_seed: int = 1000
     times: tuple[str, ...] = ("0", "1d", "1y", "10y")
+    on_chip_age: str | None = None
+    """Also retrain on each chip at this age (e.g. ``10y``; None: not)."""
+    on_chip_examples: int = 1000
+    on_chip_epochs: int = 1
+    on_chip_lr: float | None = 5e-4
 
 
 FAST = ReadaptSizes(
@@ -72,6 +82,7 @@ FAST = ReadaptSizes(
 )
 
 SERIES = ("before", "after change", "retrained")
+ON_CHIP = "retrained on chip"
 
 
 MIN_LOSS = 1.0
@@ -225,6 +236,9 @@ def run_readapt(
             old_run, new_run, new_hw, seeds, times, found, sizes.eval_examples, device
         )
         atomic_write_json(evals_path, evals)
+    if sizes.on_chip_age is not None:
+        evals = _on_chip(out, sizes, record["task"], new_run, hw_file, base_hw, new_hw, seeds,
+                         times, evals, found, device)  # fmt: skip
     series = _write_series(out, evals, change, base_hw, new_hw, seeds, times)
     summary = _summary(evals, change, base_hw, new_hw, series, times, sizes)
     atomic_write_json(out / "readapt.json", summary)
@@ -232,10 +246,128 @@ def run_readapt(
     atomic_write_text(out / "readapt.md", text)
     from analora.workflows import build_report
 
-    build_report([str(out / "sweeps" / s.replace(" ", "-")) for s in SERIES], out / "report")
+    build_report([str(out / "sweeps" / s.replace(" ", "-")) for s in series], out / "report")
     say(text)
     say(f"study finished in {time.perf_counter() - started:.0f} s; summary in {out / 'readapt.md'}")
     return summary
+
+
+def _on_chip(
+    out: Path,
+    sizes: ReadaptSizes,
+    task: str,
+    new_run: Path,
+    hw_file: Path,
+    old_hw: Any,
+    new_hw: Any,
+    seeds: list[int],
+    times: list[float],
+    evals: dict[str, Any],
+    data_dir_: str | None,
+    device: str,
+) -> dict[str, Any]:
+    """Step 6: one ``chip-lora`` adapter per chip, trained at ``on_chip_age``
+    under the new converters from the retrained adapter, read at every age.
+    Each chip is the one of steps 4-5 (programmed under the old hardware,
+    then switched to the new periphery), saved under ``out/chips``."""
+    from analora.workflows import RunSpec
+
+    assert sizes.on_chip_age is not None
+    age_s = parse_ages([sizes.on_chip_age])[0]
+    path = out / "evaluations-on-chip.json"
+    done = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    if done.get("age_s") != age_s or sorted(done.get("seeds", [])) != sorted(seeds):
+        runs = {}
+        for seed in seeds:
+            chip_dir = out / "chips" / f"chip{seed}"
+            _changed_chip(new_run, old_hw, new_hw, seed, chip_dir, device)
+            say(f"[retrain on chip] chip {seed} at {sizes.on_chip_age}")
+            spec = RunSpec(
+                method="chip-lora", model="minilm", task=task, seed=0, chip=str(chip_dir),
+                hardware=str(hw_file), chip_age_s=age_s, init_adapter=str(new_run),
+                epochs=sizes.on_chip_epochs, max_train_examples=sizes.on_chip_examples,
+                max_eval_examples=sizes.eval_examples, max_length=sizes.max_length,
+                lr=sizes.on_chip_lr, batch_size=sizes.batch_size,
+            )  # fmt: skip
+            runs[seed] = out / "on-chip" / f"chip{seed}"
+            train_step(f"on chip {seed}", spec, runs[seed], data_dir_, device)
+        say(f"[sweep] {len(seeds)} chips x {len(times)} ages, each chip's own adapter")
+        cells = evaluate_on_chip(runs, out / "chips", times, data_dir_, sizes.eval_examples,
+                                 device)  # fmt: skip
+        done = {"age_s": age_s, "seeds": seeds, **cells}
+        atomic_write_json(path, done)
+    else:
+        say(f"[sweep] on-chip retraining done already in {path}; reusing it")
+    merged = {**evals, "cells": {**evals["cells"], ON_CHIP: done["cells"]}}
+    chips = {k: dict(v) for k, v in evals["chips"].items()}
+    for seed, fp in done["state_fingerprint_end"].items():
+        same = fp == chips[seed]["state_fingerprint_programmed"]
+        chips[seed]["state_fingerprint_end_on_chip"] = fp
+        chips[seed]["analog_writes"] = 0 if same and chips[seed]["analog_writes"] == 0 else None
+    merged["chips"] = chips
+    merged["on_chip_age_s"] = age_s
+    return merged
+
+
+def _base_model(run: Path, device: str) -> tuple[Any, Any]:
+    """The run's pretrained model with its head and pooling, on ``device``,
+    and the run's deployment record."""
+    from analora.models import load_model
+    from analora.tasks import get_task
+    from analora.training.deployment import read_deployment
+    from analora.training.pooling import apply_pooling
+
+    record = read_deployment(run)
+    spec = get_task(record["task"])
+    base = load_model(record["model"]["path"], spec.model_class, num_labels=spec.num_labels)
+    apply_pooling(base, run_pooling(run))
+    return base.to(device), record
+
+
+def _changed_chip(
+    run: Path, old_hw: Any, new_hw: Any, seed: int, chip_dir: Path, device: str
+) -> Path:
+    """Chip ``seed`` programmed under ``old_hw``, switched to ``new_hw`` (no
+    device written) and saved, once."""
+    from analora.analog import convert, program, save_chip
+    from analora.analog.chip_files import is_chip_dir
+
+    if is_chip_dir(chip_dir):
+        return chip_dir
+    base, _ = _base_model(run, device)
+    convert(base, old_hw, exclude=["classifier"])
+    save_chip(program(base, seed=seed).with_periphery(new_hw), chip_dir)
+    return chip_dir
+
+
+def evaluate_on_chip(
+    runs: dict[int, Path],
+    chips_dir: Path,
+    times_s: list[float],
+    data_dir_: str | None,
+    max_eval_examples: int | None,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Each saved chip with its own adapter at every age; its state
+    fingerprint after the last read."""
+    from analora.adapters import load_adapter
+    from analora.analog import load_chip
+    from analora.training.methods import evaluate_classification
+
+    cells: list[dict[str, Any]] = []
+    ends: dict[str, str] = {}
+    for seed, run in runs.items():
+        _, spec, _, data = run_eval_data(run, data_dir_, max_eval_examples)
+        base, _ = _base_model(run, device)
+        chip = load_chip(chips_dir / f"chip{seed}", base)
+        model = load_adapter(base, run / "adapter", chip=chip)
+        for t in times_s:
+            chip.read(t)
+            metrics = evaluate_classification(model, spec.name, data)
+            cells.append({"chip_seed": seed, "t_s": t, "metrics": metrics})
+        chip.use_target()
+        ends[str(seed)] = chip.state_fingerprint()
+    return {"cells": cells, "state_fingerprint_end": ends}
 
 
 def _changed_hardware(old_run: Path, change: list[str], out: Path) -> tuple[Any, Any, Any, Path]:
@@ -256,6 +388,10 @@ def _changed_hardware(old_run: Path, change: list[str], out: Path) -> tuple[Any,
     return record, base_hw, new_hw, hw_file
 
 
+def _names(evals: dict[str, Any]) -> tuple[str, ...]:
+    return SERIES + ((ON_CHIP,) if ON_CHIP in evals["cells"] else ())
+
+
 def _write_series(
     out: Path, evals: dict, change: list[str], base_hw: Any, new_hw: Any, seeds: list, times: list
 ) -> dict[str, dict[float, Any]]:
@@ -263,9 +399,10 @@ def _write_series(
         "before": f"{base_hw.name}, adapter as trained",
         "after change": f"{new_hw.name}, same adapter",
         "retrained": f"{new_hw.name}, adapter retrained",
+        ON_CHIP: f"{new_hw.name}, adapter retrained on each chip",
     }
     series: dict[str, dict[float, Any]] = {}
-    for name in SERIES:
+    for name in _names(evals):
         series[name] = series_results(
             out / "sweeps" / name.replace(" ", "-"),
             method="ahwa-lora",
@@ -292,16 +429,19 @@ def _summary(
     rows = []
     for t in times:
         b, a, r = (series[s][t]["mean"] for s in SERIES)
-        rows.append(
-            {
-                "t_s": t,
-                "before": b,
-                "after_change": a,
-                "retrained": r,
-                "recovery": recovery(b, a, r),
-            }
-        )
+        row = {
+            "t_s": t,
+            "before": b,
+            "after_change": a,
+            "retrained": r,
+            "recovery": recovery(b, a, r),
+        }
+        if ON_CHIP in series:
+            c = series[ON_CHIP][t]["mean"]
+            row.update(retrained_on_chip=c, recovery_on_chip=recovery(b, a, c))
+        rows.append(row)
     return {
+        "on_chip_age_s": evals.get("on_chip_age_s"),
         "task": evals["task"],
         "metric": evals["primary_metric"],
         "change": change,
@@ -332,18 +472,23 @@ def _markdown(summary: dict[str, Any], series: dict[str, Any], times: list[float
         "| series | " + " | ".join(time_label(t) for t in times) + " |",
         "|" + "---|" * (len(times) + 1),
     ]
-    for name in SERIES:
+    for name in series:
         cells = " | ".join(
             f"{series[name][t]['mean']:.2f} ± {series[name][t]['std']:.2f}" for t in times
         )
         lines.append(f"| {name} | {cells} |")
-    rec = " | ".join(
-        f"n/a (lost < {MIN_LOSS:g})" if r["recovery"] is None else f"{100 * r['recovery']:.0f} %"
-        for r in summary["rows"]
-    )
-    lines.append(f"| recovery | {rec} |")
+    for key, label in (("recovery", "recovery"), ("recovery_on_chip", "recovery on chip")):
+        if key not in summary["rows"][0]:
+            continue
+        rec = " | ".join(
+            f"n/a (lost < {MIN_LOSS:g})" if r[key] is None else f"{100 * r[key]:.0f} %"
+            for r in summary["rows"]
+        )
+        lines.append(f"| {label} | {rec} |")
     same = all(
-        c["state_fingerprint_programmed"] == c["state_fingerprint_end"]
+        c["state_fingerprint_programmed"]
+        == c["state_fingerprint_end"]
+        == c.get("state_fingerprint_end_on_chip", c["state_fingerprint_end"])
         for c in summary["chips"].values()
     )
     lines += [

@@ -65,6 +65,8 @@ class ReproduceSizes:
     rank_tasks: tuple[str, ...] = ("sst2", "rte")
     readapt_task: str = "sst2"
     readapt_epochs: int = 1
+    readapt_on_chip_age: str | None = "10y"
+    """The readapt stage also retrains on each chip at this age (None: not)."""
     warm_start_tasks: tuple[str, ...] = ("cola",)
     """Tasks whose ``ahwa-lora`` starts from the task's ``digital-lora``
     adapter and head instead of fresh ones: on CoLA the cold start never
@@ -489,6 +491,10 @@ def readapt_stage(study: Study) -> None:
         lr=None,
         batch_size=None,
         retrain_epochs=s.readapt_epochs,
+        on_chip_age=s.readapt_on_chip_age,
+        on_chip_examples=min(s.chip_lora_examples, s.max_train_examples or 10**9),
+        on_chip_epochs=s.chip_lora_epochs,
+        on_chip_lr=s.chip_lora_lr,
         chips=s.chips,
         first_chip_seed=s.first_chip_seed,
         times=s.times,
