@@ -71,6 +71,8 @@ def test_readapt(multitask, tmp_path) -> None:  # type: ignore[no-untyped-def]
         assert "retrained" in Path(record["train"]["init_adapter"]["path"]).parts
     assert all({"retrained_on_chip", "recovery_on_chip"} <= set(r) for r in summary["rows"])
     assert "retrained on chip" in (out / "readapt.md").read_text()
+    on_chip = json.loads((out / "sweeps" / "retrained-on-chip" / "results.json").read_text())
+    assert on_chip["read_index"] == 1  # not the read the adapters trained on
     assert summary["hardware_after"] == "paper-pcm[dac_bits=6,adc_bits=6]"
     assert set(summary["analog_writes"].values()) == {0}
     for chip in summary["chips"].values():

@@ -300,7 +300,8 @@ def readapt_section(out: Path) -> tuple[str, Any]:
         lines += [
             "The paper retrains under generic weight noise (the 'adapter retrained' column). "
             "The last columns retrain that adapter on each chip itself (`chip-lora`: 1 epoch "
-            f"on the chip read at {age} under the 6-bit converters), one adapter per chip; "
+            f"on the chip read at {age} under the 6-bit converters), one adapter per chip, "
+            "and reads it with another read index than the training read (fresh read noise); "
             "not a method of the paper.",
         ]
     return "\n".join(lines) + "\n", data

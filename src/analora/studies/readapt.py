@@ -83,6 +83,9 @@ FAST = ReadaptSizes(
 
 SERIES = ("before", "after change", "retrained")
 ON_CHIP = "retrained on chip"
+ON_CHIP_READ_INDEX = 1
+"""The on-chip series is read with another read index than its training
+read (fresh read noise at the training age, as a later read would have)."""
 
 
 MIN_LOSS = 1.0
@@ -270,9 +273,11 @@ def _on_chip(
     under the new converters from the retrained adapter, read at every age.
     Each chip is the one of steps 4-5 (programmed under the old hardware,
     then switched to the new periphery), saved under ``out/chips``."""
+    from analora.training.deployment import read_deployment
     from analora.workflows import RunSpec
 
     assert sizes.on_chip_age is not None
+    model = read_deployment(new_run)["model"]["path"]  # the chips' pretrained model
     age_s = parse_ages([sizes.on_chip_age])[0]
     path = out / "evaluations-on-chip.json"
     done = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
@@ -283,7 +288,7 @@ def _on_chip(
             _changed_chip(new_run, old_hw, new_hw, seed, chip_dir, device)
             say(f"[retrain on chip] chip {seed} at {sizes.on_chip_age}")
             spec = RunSpec(
-                method="chip-lora", model="minilm", task=task, seed=0, chip=str(chip_dir),
+                method="chip-lora", model=model, task=task, seed=0, chip=str(chip_dir),
                 hardware=str(hw_file), chip_age_s=age_s, init_adapter=str(new_run),
                 epochs=sizes.on_chip_epochs, max_train_examples=sizes.on_chip_examples,
                 max_eval_examples=sizes.eval_examples, max_length=sizes.max_length,
@@ -348,8 +353,8 @@ def evaluate_on_chip(
     max_eval_examples: int | None,
     device: str = "cpu",
 ) -> dict[str, Any]:
-    """Each saved chip with its own adapter at every age; its state
-    fingerprint after the last read."""
+    """Each saved chip with its own adapter at every age (read index
+    :data:`ON_CHIP_READ_INDEX`); its state fingerprint after the last read."""
     from analora.adapters import load_adapter
     from analora.analog import load_chip
     from analora.training.methods import evaluate_classification
@@ -362,7 +367,7 @@ def evaluate_on_chip(
         chip = load_chip(chips_dir / f"chip{seed}", base)
         model = load_adapter(base, run / "adapter", chip=chip)
         for t in times_s:
-            chip.read(t)
+            chip.read(t, ON_CHIP_READ_INDEX)
             metrics = evaluate_classification(model, spec.name, data)
             cells.append({"chip_seed": seed, "t_s": t, "metrics": metrics})
         chip.use_target()
@@ -413,6 +418,7 @@ def _write_series(
             chip_seeds=seeds,
             cells=evals["cells"][name],
             configs={"change": change, "hardware_new": new_hw.to_dict(), "chips": evals["chips"]},
+            read_index=ON_CHIP_READ_INDEX if name == ON_CHIP else 0,
         )
     return series
 
