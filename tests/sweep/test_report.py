@@ -155,3 +155,8 @@ def test_the_rank_knee_is_judged_on_paired_differences_at_ten_years(make_results
     _, data = rank_section(study)
     verdicts = {c["claim"]: c["verdict"] for c in claims({"analyses": {"rank": data}})}
     assert verdicts[name] == "inconclusive (r=16 not run)"
+    study = {"sst2": {"ahwa-lora-r4": r4, "ahwa-lora-r16": r16}}  # r = 8 not swept (yet)
+    text, data = rank_section(study)
+    assert "| task | r=4 | r=16 |" in text and data["knee"]["sst2"] == {}
+    verdicts = {c["claim"]: c["verdict"] for c in claims({"analyses": {"rank": data}})}
+    assert verdicts[name] == "inconclusive (r=8 not run)"

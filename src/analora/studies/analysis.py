@@ -322,18 +322,18 @@ def rank_section(study: dict[str, dict[str, dict[str, Any]]]) -> tuple[str, Any]
     rows = {t: r for t, r in rows.items() if len(r) > 1}
     if not rows:
         return "", None
+    ranks = sorted({r for by_rank in rows.values() for r in by_rank})
     lines = ["### Rank ablation (ahwa-lora; mean over chips at 0 s / 10 years)", ""]
-    lines += ["| task | " + " | ".join(f"r={r}" for r in sorted(next(iter(rows.values())))) + " |"]
-    lines.append("|" + "---|" * (len(next(iter(rows.values()))) + 1))
+    lines += ["| task | " + " | ".join(f"r={r}" for r in ranks) + " |"]
+    lines.append("|" + "---|" * (len(ranks) + 1))
     for task, by_rank in rows.items():
-        cells = [_pair(v["0"], v["10y"]) for _, v in sorted(by_rank.items())]
+        at = {r: by_rank.get(r, {}) for r in ranks}  # a rank not run (yet): "-"
+        cells = [_pair(at[r].get("0"), at[r].get("10y")) for r in ranks]
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
     knee: dict[str, Any] = {}
     for task in rows:
-        runs = {8: study[task]["ahwa-lora"]}
-        runs.update(
-            {r: study[task][f"ahwa-lora-r{r}"] for r in (4, 16) if f"ahwa-lora-r{r}" in study[task]}
-        )
+        names = {8: "ahwa-lora", 4: "ahwa-lora-r4", 16: "ahwa-lora-r16"}
+        runs = {r: study[task][name] for r, name in names.items() if name in study[task]}
         knee[task] = {
             f"r{a} - r{b}": _at(paired(runs[a], runs[b]), TEN_YEARS_S)
             for a, b in ((8, 4), (16, 8))
@@ -615,10 +615,12 @@ def _other_claims(analyses: dict[str, Any]) -> list[dict[str, str]]:
     for task, pairs in (rank or {}).get("knee", {}).items():
         up, beyond = pairs.get("r8 - r4"), pairs.get("r16 - r8")
         here = "; ".join(f"{k} {_fmt_diff(v)}" for k, v in pairs.items()) + " at 10 years"
+        ran = rank.get("by_rank", {}).get(task, {}) if rank else {}
+        absent = [f"r={r}" for r in (4, 8, 16) if r not in ran and str(r) not in ran]
         if not pairs:
-            here = "neither r = 4 nor r = 16 ran"
+            here = f"{', '.join(absent) or 'a pair'} not run"
         if up is None or beyond is None:
-            verdict = f"inconclusive ({'r=4' if up is None else 'r=16'} not run)"
+            verdict = f"inconclusive ({', '.join(absent)} not run)"
         elif up["half_width"] is None or beyond["half_width"] is None:
             verdict = "inconclusive (fewer than 2 chips)"
         else:
