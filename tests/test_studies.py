@@ -169,6 +169,22 @@ def test_reproduce_refuses_bad_methods_and_devices(tmp_path, capsys, flags, frag
     assert not out.exists()  # refused before anything was written
 
 
+def test_a_warm_start_from_a_run_without_adapter_metadata_names_the_fix(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from analora.errors import AnaloraError
+    from analora.studies.reproduce import FAST, Study, _train_ahwa_lora
+
+    study = Study(tmp_path, replace(FAST, warm_start_tasks=("rte",)), str(DATA))
+    old = study.run_dir("rte", "digital-lora")
+    (old / "adapter").mkdir(parents=True)
+    (old / "deployment.json").write_text("{}")  # finished, but before adapters had metadata
+    (old / "adapter" / "adapter_model.safetensors").write_bytes(b"")
+    with pytest.raises(AnaloraError, match=r"predates adapter metadata .* delete it"):
+        _train_ahwa_lora(study, "rte")
+    assert not study.run_dir("rte", "ahwa-lora").exists()
+
+
 def test_the_recorded_command_rebuilds_the_same_sizes() -> None:
     import shlex
     from dataclasses import replace

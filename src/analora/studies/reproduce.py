@@ -374,6 +374,11 @@ def _train_ahwa_lora(study: Study, task: str) -> None:
         start = study.run_dir(task, "digital-lora")
         if "digital-lora" not in s.methods:  # else trained just before
             _timed_train(study, f"{task} digital-lora", _spec(study, task, "digital-lora"), start)
+        if not (start / "adapter" / "analora_adapter.json").is_file():
+            raise AnaloraError(
+                f"{start} predates adapter metadata and cannot warm-start {task}'s ahwa-lora: "
+                f"delete it so the study retrains it, or leave {task} out of --warm-start"
+            )
         epochs = s.epochs or s.warm_start_epochs
         spec = _spec(study, task, "ahwa-lora", init_adapter=str(start), epochs=epochs)
     _timed_train(study, f"{task} ahwa-lora", spec, study.run_dir(task, "ahwa-lora"))
