@@ -79,6 +79,22 @@ def test_a_claim_on_a_method_that_did_not_learn_says_so() -> None:
     )
 
 
+def test_claims_on_a_task_whose_reference_missed_its_floor_are_not_testable() -> None:
+    from analora.studies.analysis import claims
+
+    row = {"t_s": 315360000.0, "mean": -11.5, "half_width": 3.0, "n": 5}
+    floor = {"metric": "accuracy", "floor": 56.34, "final": 22.54, "met": False}
+    analyses = {"pairs/wnli": {"ahwa-lora - direct": [row]}, "floors": {"wnli": floor}}
+    found = {c["claim"]: c for c in claims({"analyses": analyses})}
+    claim = found["wnli: AHWA-LoRA holds accuracy better than direct deployment at 10 years"]
+    assert claim["verdict"] == "not testable here (digital-lora below its floor: 22.54 < 56.34)"
+    assert claim["here"].startswith("-11.50")  # the numbers stay visible
+    floor["met"] = True
+    found = {c["claim"]: c for c in claims({"analyses": analyses})}
+    claim = found["wnli: AHWA-LoRA holds accuracy better than direct deployment at 10 years"]
+    assert claim["verdict"] == "not reproduced"
+
+
 def test_drift_is_the_change_on_each_chip_paired_by_chip(make_results) -> None:  # type: ignore[no-untyped-def]
     from analora.studies.analysis import TEN_YEARS_S, changes, claims, drift_table, pairs_table
 
