@@ -297,9 +297,11 @@ def readapt_section(out: Path) -> tuple[str, Any]:
         f"Analog writes during re-adaptation: {writes}. Paper: 54.7 % won back at 10 years.",
     ]
     if on_chip:
+        sizes = data.get("sizes", {})
         lines += [
             "The paper retrains under generic weight noise (the 'adapter retrained' column). "
-            "The last columns retrain that adapter on each chip itself (`chip-lora`: 1 epoch "
+            "The last columns retrain that adapter on each chip itself (`chip-lora`: "
+            f"{sizes.get('on_chip_epochs')} epoch(s) of {sizes.get('on_chip_examples')} examples "
             f"on the chip read at {age} under the 6-bit converters), one adapter per chip, "
             "and reads it with another read index than the training read (fresh read noise); "
             "not a method of the paper.",
