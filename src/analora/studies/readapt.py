@@ -134,19 +134,15 @@ def evaluate_series(
     before and after."""
     from analora.adapters import load_adapter
     from analora.analog import convert, program
-    from analora.models import load_model
     from analora.training.methods import evaluate_classification
-    from analora.training.pooling import apply_pooling
 
-    record, spec, old_hw, data = run_eval_data(old_run, data_dir_, max_eval_examples)
-    pooling = run_pooling(old_run)
+    _, spec, old_hw, data = run_eval_data(old_run, data_dir_, max_eval_examples)
     cells: dict[str, list[dict[str, Any]]] = {s: [] for s in SERIES}
     chips: dict[str, dict[str, Any]] = {}
     for seed in seeds:
-        base = load_model(record["model"]["path"], spec.model_class, num_labels=spec.num_labels)
-        apply_pooling(base, pooling)
+        base, _ = _base_model(old_run, device)
         convert(base, old_hw, exclude=["classifier"])
-        chip = program(base.to(device), seed=seed)
+        chip = program(base, seed=seed)
         programmed = chip.state_fingerprint()
         model = load_adapter(base, old_run / "adapter")
         for t in times_s:
@@ -361,8 +357,9 @@ def evaluate_on_chip(
 
     cells: list[dict[str, Any]] = []
     ends: dict[str, str] = {}
+    # one task, length and seed for every chip's run: tokenise the dev set once
+    _, spec, _, data = run_eval_data(next(iter(runs.values())), data_dir_, max_eval_examples)
     for seed, run in runs.items():
-        _, spec, _, data = run_eval_data(run, data_dir_, max_eval_examples)
         base, _ = _base_model(run, device)
         chip = load_chip(chips_dir / f"chip{seed}", base)
         model = load_adapter(base, run / "adapter", chip=chip)
