@@ -138,11 +138,26 @@ def test_reproduce_from_scratch_at_ci_size(tmp_path, capsys) -> None:  # type: i
     }
     assert list(chips["direct"]) == list(chips["ahwa-lora"]) == ["1000", "1001"]
     assert chips["chip-lora"] == chips["ahwa-lora"]  # chip-lora programmed the same chips
+    # chip-lora trained on read 0 of its chip: the study reads it with fresh read noise.
+    reads = {
+        m: json.loads((out / "sweeps" / "sst2" / m / "results.json").read_text())["read_index"]
+        for m in ("direct", "ahwa-lora", "chip-lora")
+    }
+    assert reads == {"direct": 0, "ahwa-lora": 0, "chip-lora": 1}
     tables = (results / "tables.md").read_text()
-    parts = ("ahwa-lora - direct", "bank / alone", "won back", "Rank ablation", "r=2", "floors")
+    parts = (
+        "ahwa-lora - direct", "bank / alone", "won back", "Rank ablation", "r=2", "floors",
+        "Training memory per method",
+    )  # fmt: skip
     for part in parts:
         assert part in tables, part
     assert (results / "plots" / "sst2.png").is_file()
+    # The memory stage measured every training method, each in its own process.
+    memory = json.loads((out / "memory.json").read_text())["methods"]
+    assert set(memory) == methods - {"direct"}
+    assert all(m["steps"] == 1 and m["peak_MiB"] >= m["loaded_MiB"] > 0 for m in memory.values())
+    assert memory["ahwa"]["trainable"] > 10 * memory["ahwa-lora"]["trainable"]
+    assert "AHWA-LoRA trains with about 13 % less memory than full AHWA | peak " in text
     # A rerun trains nothing again (a training would add its time to timings.json).
     timings = (out / "timings.json").read_text()
     capsys.readouterr()
@@ -158,6 +173,7 @@ def test_reproduce_from_scratch_at_ci_size(tmp_path, capsys) -> None:  # type: i
         (["--device", "gpu0"], "--device 'gpu0' is not a device"),
         (["--warm-start", "cola2"], "--warm-start 'cola2' is not a task"),
         (["--rank-tasks", "sts"], "--rank-tasks 'sts' is not a task"),
+        (["--memory-task", "rt"], "--memory-task 'rt' is not a task"),
     ],
 )
 def test_reproduce_refuses_bad_methods_and_devices(tmp_path, capsys, flags, fragment) -> None:  # type: ignore[no-untyped-def]
@@ -185,6 +201,18 @@ def test_a_warm_start_from_a_run_without_adapter_metadata_names_the_fix(tmp_path
     assert not study.run_dir("rte", "ahwa-lora").exists()
 
 
+def test_a_chip_lora_sweep_on_its_training_read_is_refused_with_the_fix(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from analora.errors import AnaloraError
+    from analora.studies.reproduce import FAST, Study, _sweep_chip_lora
+
+    study = Study(tmp_path, FAST, str(DATA))
+    old = study.sweep_dir("sst2", "chip-lora", study.seeds[0])
+    old.mkdir(parents=True)
+    (old / "sweep.json").write_text(json.dumps({"sweep": {"read_index": 0}}))
+    with pytest.raises(AnaloraError, match=r"read index 0, the read its adapter trained on.*move"):
+        _sweep_chip_lora(study, "sst2")
+
+
 def test_the_recorded_command_rebuilds_the_same_sizes() -> None:
     import shlex
     from dataclasses import replace
@@ -196,12 +224,44 @@ def test_the_recorded_command_rebuilds_the_same_sizes() -> None:
     sizes = replace(
         ReproduceSizes(), tasks=("stsb", "mrpc"), methods=("ahwa-lora",), chips=3,
         times=("0", "10y"), max_train_examples=500, chip_lora_examples=200,
-        warm_start_tasks=(), rank_tasks=("stsb",),
+        warm_start_tasks=(), rank_tasks=("stsb",), memory_task="mrpc",
     )  # fmt: skip
     argv = shlex.split(_command(sizes, ("train", "rank")))[1:]
     args = build_parser(argv).parse_args(argv)
     assert args.stage == ["train", "rank"]
     assert reproduce_sizes(args) == sizes
+
+
+def test_the_memory_claim_compares_the_peaks_of_ahwa_and_ahwa_lora() -> None:
+    from analora.studies.analysis import _memory_claim
+
+    def run(peak: float) -> dict:
+        return {
+            "peak_MiB": peak, "loaded_MiB": 500.0, "training_MiB": peak - 500.0,
+            "measure": "peak RSS (VmHWM)", "device": "cpu", "task": "rte",
+            "batch_size": 32, "max_length": 128,
+        }  # fmt: skip
+
+    row = _memory_claim({"ahwa": run(2000.0), "ahwa-lora": run(1700.0)})
+    assert row["verdict"] == "reproduced"
+    assert "15 % less" in row["here"] and "20 % less" in row["here"], row["here"]
+    assert _memory_claim({"ahwa": run(2000.0), "ahwa-lora": run(1950.0)})["verdict"] == (
+        "not reproduced"
+    )  # 2.5 % is no saving worth the name
+    assert _memory_claim({"ahwa-lora": run(1.0)})["verdict"].startswith("not testable")
+
+
+def test_training_memory_refuses_a_method_that_trains_nothing() -> None:
+    from analora.errors import AnaloraError
+    from analora.workflows import RunSpec
+    from analora.workflows.memory import measurement_spec, training_memory
+
+    with pytest.raises(AnaloraError, match="trains nothing"):
+        training_memory(RunSpec(method="direct", model="minilm", task="rte"))
+    cut = measurement_spec(RunSpec(method="ahwa-lora", model="minilm", task="rte"), steps=3)
+    assert (cut.epochs, cut.max_train_examples, cut.max_eval_examples) == (1, 96, 32)
+    with pytest.raises(AnaloraError, match="at least 1"):
+        measurement_spec(RunSpec(method="ahwa-lora", model="minilm", task="rte"), steps=0)
 
 
 def test_floors_section_reads_each_recipe_run(tmp_path) -> None:  # type: ignore[no-untyped-def]

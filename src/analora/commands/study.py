@@ -52,6 +52,7 @@ def reproduce_sizes(args: argparse.Namespace) -> Any:
         "times": tuple(args.times) if args.times else None,
         "warm_start_tasks": None if args.warm_start is None else tuple(args.warm_start),
         "rank_tasks": tuple(args.rank_tasks) if args.rank_tasks else None,
+        "memory_task": args.memory_task,
     }
     return replace(sizes, **{k: v for k, v in changes.items() if v is not None})
 
@@ -108,7 +109,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--stage",
         action="append",
-        choices=("train", "sweep", "bank", "readapt", "rank", "report"),
+        choices=("train", "sweep", "bank", "readapt", "rank", "memory", "report"),
         help="run only these stages (default: all, skipping what is done)",
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
@@ -141,6 +142,12 @@ def register(sub: Any) -> None:
         nargs="+",
         metavar="TASK",
         help="tasks of the rank ablation (default: sst2 rte; those not in --tasks are skipped)",
+    )
+    p.add_argument(
+        "--memory-task",
+        metavar="TASK",
+        help="the task (its batch and length) the memory stage trains each method on"
+        " (default: rte)",
     )
     _common(p, "runs/reproduce")
     p.set_defaults(func=cmd_reproduce)

@@ -47,6 +47,7 @@ def sweep_step(
     first_chip_seed: int = 1000,
     max_eval_examples: int | None = None,
     device: str = "cpu",
+    read_index: int = 0,
 ) -> dict[str, Any]:
     """:func:`~analora.workflows.sweep_run` of a run directory on ``device`` (resumable)."""
     from analora.sweep.results import parse_ages
@@ -59,6 +60,7 @@ def sweep_step(
         times_s=ages,
         first_chip_seed=first_chip_seed,
         max_eval_examples=max_eval_examples,
+        read_index=read_index,
     )
     return sweep_run(spec, out, data_dir=data_dir_, device=device)
 

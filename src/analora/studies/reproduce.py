@@ -39,9 +39,10 @@ from analora.studies.common import data_dir, say, sweep_step, train_step
 
 TASKS = ("sst2", "cola", "mrpc", "rte", "stsb", "wnli")
 METHODS = ("digital", "digital-lora", "direct", "ahwa", "ahwa-lora", "chip-lora")
-STAGES = ("train", "sweep", "bank", "readapt", "rank", "report")
+STAGES = ("train", "sweep", "bank", "readapt", "rank", "memory", "report")
 """Per task (one task after another): train, sweep; then across tasks: the
-bank, the re-adaptation, the rank ablation, and the report."""
+bank, the re-adaptation, the rank ablation, the training memory of each
+method, and the report."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,10 @@ class ReproduceSizes:
     leaves the majority class (MCC 0.00 on every chip; ``docs/recipes.md``)."""
     warm_start_epochs: int = 3
     """Epochs of a warm-started ``ahwa-lora`` run (the recipe's otherwise)."""
+    memory_task: str = "rte"
+    """The task whose recipe (batch, length) the memory stage trains with:
+    RTE's pairs fill its 128 tokens, so activations weigh as in training."""
+    memory_steps: int = 3
 
 
 FAST = ReproduceSizes(
@@ -87,6 +92,8 @@ FAST = ReproduceSizes(
     ranks=(2, 8),
     rank_tasks=("sst2",),
     warm_start_tasks=("stsb",),
+    memory_task="sst2",
+    memory_steps=1,
 )
 
 
@@ -141,6 +148,10 @@ def run_reproduce(
     odd = [t for t in sizes.rank_tasks if t not in KNOWN]
     if odd:
         raise AnaloraError(f"--rank-tasks {odd[0]!r} is not a task: use {', '.join(KNOWN)}")
+    if sizes.memory_task not in KNOWN:
+        raise AnaloraError(
+            f"--memory-task {sizes.memory_task!r} is not a task: use {', '.join(KNOWN)}"
+        )
     from analora.workflows.runtime import pick_device
 
     study = Study(Path(out_dir), sizes, data_dir(data_dir_), pick_device(device))
@@ -152,7 +163,13 @@ def run_reproduce(
             if stage in stages:
                 say(f"== {task}: {stage}")
                 step(study, task)
-    for stage, run in (("bank", bank_stage), ("readapt", readapt_stage), ("rank", rank_stage)):
+    across = (
+        ("bank", bank_stage),
+        ("readapt", readapt_stage),
+        ("rank", rank_stage),
+        ("memory", memory_stage),
+    )
+    for stage, run in across:
         if stage in stages:
             say(f"== stage {stage}")
             run(study)
@@ -284,6 +301,8 @@ def _command(s: ReproduceSizes, stages: tuple[str, ...]) -> str:
         parts.append("--warm-start " + " ".join(s.warm_start_tasks))
     if s.rank_tasks != ReproduceSizes.rank_tasks:
         parts.append("--rank-tasks " + " ".join(s.rank_tasks))
+    if s.memory_task != ReproduceSizes.memory_task:
+        parts.append(f"--memory-task {s.memory_task}")
     if tuple(stages) != STAGES:
         parts.append(" ".join(f"--stage {x}" for x in stages))
     return " ".join(parts)
@@ -417,15 +436,34 @@ def sweep_task(study: Study, task: str) -> None:
         )  # fmt: skip
 
 
+CHIP_LORA_READ_INDEX = 1
+"""The read index the study sweeps ``chip-lora`` with. Its adapters trained
+on their chip read with index 0 (at age 0, the very read a 0-s sweep with
+index 0 would repeat, read noise included), so they are read with fresh read
+noise instead; programming noise and drift, which the pairing by chip is
+about, are the same for every index."""
+
+
 def _sweep_chip_lora(study: Study, task: str) -> None:
-    """Each chip's own adapter on its chip; the cells joined into one record."""
+    """Each chip's own adapter on its chip, read with :data:`CHIP_LORA_READ_INDEX`;
+    the cells joined into one record."""
     from analora.sweep.engine import Results
     from analora.sweep.results import JSON_FILE, parse_ages, read_results
 
     parts = []
     ages = sorted(parse_ages(list(study.sizes.times)))
     for seed in study.seeds:
-        done = study.sweep_dir(task, "chip-lora", seed) / JSON_FILE
+        where = study.sweep_dir(task, "chip-lora", seed)
+        done = where / JSON_FILE
+        if (where / "sweep.json").is_file():
+            record = json.loads((where / "sweep.json").read_text(encoding="utf-8"))
+            index = record.get("sweep", {}).get("read_index", 0)
+            if index != CHIP_LORA_READ_INDEX:
+                raise AnaloraError(
+                    f"{where} was swept with read index {index}, the read its adapter trained on;"
+                    f" the study now reads chip-lora with index {CHIP_LORA_READ_INDEX}: move or "
+                    "delete that folder so the study sweeps it again"
+                )
         if done.is_file() and sorted(read_results(done)["times_s"]) == ages:
             # a finished chip: its results, not its adapter, are needed
             parts.append(read_results(done))
@@ -433,9 +471,9 @@ def _sweep_chip_lora(study: Study, task: str) -> None:
         say(f"[sweep] {task} chip-lora on chip {seed}")
         parts.append(
             sweep_step(
-                study.run_dir(task, "chip-lora", seed), study.sweep_dir(task, "chip-lora", seed),
-                chips=1, times=study.sizes.times, data_dir_=study.data_dir, first_chip_seed=seed,
-                device=study.device,
+                study.run_dir(task, "chip-lora", seed), where, chips=1, times=study.sizes.times,
+                data_dir_=study.data_dir, first_chip_seed=seed, device=study.device,
+                read_index=CHIP_LORA_READ_INDEX,
             )
         )  # fmt: skip
     first = parts[0]
@@ -527,3 +565,41 @@ def rank_stage(study: Study) -> None:
                 times=s.times, data_dir_=study.data_dir, first_chip_seed=s.first_chip_seed,
                 device=study.device,
             )  # fmt: skip
+
+
+MEMORY_FILE = "memory.json"
+
+
+def memory_stage(study: Study) -> None:
+    """Each training method's memory (:func:`~analora.workflows.memory.training_memory`)
+    on ``memory_task`` for ``memory_steps`` steps, one fresh process each, into
+    ``OUT/memory.json``; a method measured with the same settings is skipped."""
+    from dataclasses import asdict
+
+    from analora.training.registry import get_method
+    from analora.workflows.memory import MEMORY_FORMAT, training_memory
+
+    s = study.sizes
+    path = study.out / MEMORY_FILE
+    done = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    for method in s.methods:
+        if get_method(method).trains == "nothing":
+            continue
+        want = {"task": s.memory_task, "steps": s.memory_steps, "device": study.device}
+        old = done.get("methods", {}).get(method)
+        if old and all(old.get(k) == v for k, v in want.items()):
+            say(f"[memory] {method}: measured already")
+            continue
+        say(f"[memory] {method} on {s.memory_task}, {s.memory_steps} steps")
+        extra: dict[str, Any] = {"chip_seed": s.first_chip_seed} if method == "chip-lora" else {}
+        spec = _spec(study, s.memory_task, method, **extra)
+        measured = training_memory(
+            spec, steps=s.memory_steps, data_dir=study.data_dir, device=study.device
+        )
+        found = asdict(measured)
+
+        def add(record: dict[str, Any], method: str = method, found: dict = found) -> None:
+            record["format"] = MEMORY_FORMAT
+            record.setdefault("methods", {})[method] = found
+
+        done = update_json(path, add)
