@@ -146,3 +146,25 @@ def test_loading_the_kernels_leaves_the_floating_point_mode_alone() -> None:
     if loaded != "True":
         pytest.skip("no C++ compiler here: the kernels did not load")
     assert denormal_kept == "True"
+
+
+@needs_kernels
+@pytest.mark.parametrize("bits", [8, 6])
+def test_the_identity_read_out_without_its_gemm_gives_the_same_bits(bits: int) -> None:
+    from analora.analog.chip import drift_readout
+    from analora.analog.mvm import tile_outputs
+
+    layer, _ = _layer(bits)  # 1030 inputs: three tiles, the last one partly filled
+    g = layer.geometry
+    w = layer.tile_weight.detach()
+    eye = torch.eye(g.chunk).unsqueeze(1).expand(g.chunk, g.n_in, g.chunk)
+    outs = [
+        tile_outputs(eye, w, layer.settings, seeds.generator("eye", bits), one_hot=flag)
+        for flag in (True, False)
+    ]
+    assert outs[0].abs().sum() > 0 and torch.equal(outs[0], outs[1])
+    # The drift-compensation reference takes the shortcut and keeps its value.
+    beta = drift_readout(layer, w, seeds.generator("eye", bits))
+    assert beta.shape == (g.n_in, g.n_out) and bool((beta > 0).all())
+    with pytest.raises(ValueError, match="one input row per tile input"):
+        tile_outputs(eye[:5], w, layer.settings, None, one_hot=True)

@@ -51,7 +51,7 @@ def drift_readout(layer: AnalogLinear, w: Tensor, gen: torch.Generator) -> Tenso
     # Row k drives input k of every input chunk at once; chunks are separate
     # tiles with their own input scaling and ADCs, so they do not interact.
     eye = torch.eye(g.chunk, device=w.device).unsqueeze(1).expand(g.chunk, g.n_in, g.chunk)
-    out = tile_outputs(eye, w, layer.settings, gen)  # [n_in, c, out], normalised
+    out = tile_outputs(eye, w, layer.settings, gen, one_hot=True)  # [n_in, c, out], normalised
 
     beta = torch.empty(g.n_in, g.n_out, device=w.device)
     for i, c in enumerate(g.in_sizes):

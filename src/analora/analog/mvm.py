@@ -286,11 +286,18 @@ def _fused_forward(
     bias: Tensor | None,
     s: MVMSettings,
     gen: torch.Generator | None,
+    one_hot: bool = False,
 ) -> tuple[Tensor, Tensor | None]:
     """:func:`analog_forward` plus scales, tile sum and bias, with the fused
     kernels: ``[N, out]`` outputs and the not-clipped mask (None if none
     clipped). Statistically the same as the torch path; other bits (the
-    output noise comes from the kernel's counter-based generator)."""
+    output noise comes from the kernel's counter-based generator).
+
+    ``one_hot``: the caller promises that input row k of every tile is zero
+    but at position k (``N`` = the tile's input size; the drift-compensation
+    read-out drives the identity). Then row k of a tile's product is its DAC
+    code k times weight column k, formed without the GEMM: the same numbers,
+    since every other term of the sum is an exact zero."""
     step_in, step_out = s.input_step or 1.0, s.output_step or 1.0
     n, n_in = xp.shape[0], xp.shape[1]
     x = xp.contiguous()
@@ -302,8 +309,15 @@ def _fused_forward(
     else:
         codes, a = x, torch.ones(n, n_in, 1, device=x.device)
     acc = _scratch("q", (n_in, n, w.shape[1]), x.device)
-    for i in range(n_in):  # in DAC codes x weights; the kernel turns them into ADC codes
-        torch.mm(codes[:, i], w[i].T, out=acc[i])
+    if one_hot:
+        if n != xp.shape[2]:
+            raise ValueError(f"one_hot needs one input row per tile input: {n} != {xp.shape[2]}")
+        diagonal = codes.diagonal(dim1=0, dim2=2)  # [n_in, N]: code k of row k
+        for i in range(n_in):
+            torch.mul(w[i].T, diagonal[i].unsqueeze(1), out=acc[i])
+    else:
+        for i in range(n_in):  # in DAC codes x weights; the kernel turns them into ADC codes
+            torch.mm(codes[:, i], w[i].T, out=acc[i])
     a = a.transpose(0, 1)  # [n_in, N, 1]
     noise = s.output_noise_std / step_out
     bound = None if s.output_bound is None else s.output_bound / step_out
@@ -344,18 +358,23 @@ def _fused_forward(
 
 
 def tile_outputs(
-    xp: Tensor, w: Tensor, s: MVMSettings, gen: torch.Generator | None = None
+    xp: Tensor,
+    w: Tensor,
+    s: MVMSettings,
+    gen: torch.Generator | None = None,
+    one_hot: bool = False,
 ) -> Tensor:
     """``[n_in, N, out]``: each tile's output (``q * row_factor`` of
     :func:`analog_forward`) for packed inputs, through the fused kernels
-    when they apply (one tile at a time)."""
+    when they apply (one tile at a time). ``one_hot``: see
+    :func:`_fused_forward` (the torch path ignores it)."""
     lib = _fused_lib(xp, w, s, True)
     if lib is None:
         q, row_factor, _ = analog_forward(xp, w, s, gen)
         return q * row_factor
     return torch.stack(
         [
-            _fused_forward(lib, xp[:, i : i + 1], w[i : i + 1], None, None, s, gen)[0]
+            _fused_forward(lib, xp[:, i : i + 1], w[i : i + 1], None, None, s, gen, one_hot)[0]
             for i in range(w.shape[0])
         ]
     )

@@ -15,13 +15,16 @@ request), every method trains with the task's recipe
 Then every analog method is swept on the same chip seeds at the same ages
 (so differences between methods are paired by chip), the classification
 adapters are served together from one chip in mixed batches (the bank), the
-8- to 6-bit re-adaptation is redone on the SST-2 adapter, and a rank
-ablation trains ``ahwa-lora`` at r = 2, 4, 8, 16 on two tasks. The report
+8- to 6-bit re-adaptation is redone on the SST-2 adapter, a rank
+ablation trains ``ahwa-lora`` at r = 2, 4, 8, 16 on two tasks, and the
+memory stage measures each training method's peak memory on one task
+(:mod:`analora.workflows.memory`). ``chip-lora`` is swept with read index
+:data:`CHIP_LORA_READ_INDEX`, not the read its adapter trained on. The report
 stage turns the result files into ``docs/results`` (tables, plots,
 ``summary.json``) and RESULTS.md (:mod:`analora.studies.analysis`).
 
 Tasks run one after another (train, then sweep), so every finished task is
-a result; then the bank, re-adaptation and rank stages, then the report.
+a result; then the bank, re-adaptation, rank and memory stages, then the report.
 Everything skips what is done; ``stages`` picks some.
 """
 
