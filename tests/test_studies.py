@@ -154,7 +154,9 @@ def test_reproduce_from_scratch_at_ci_size(tmp_path, capsys) -> None:  # type: i
     assert (results / "plots" / "sst2.png").is_file()
     # The memory stage measured every training method, each in its own process.
     memory = json.loads((out / "memory.json").read_text())["methods"]
-    assert set(memory) == methods - {"direct"}
+    assert set(memory) == methods - {"direct"} | {"ahwa-lora, no dropout"}
+    assert memory["ahwa-lora, no dropout"]["lora_dropout"] == 0.0
+    assert memory["ahwa-lora"]["lora_dropout"] == 0.1 and memory["ahwa"]["lora_dropout"] is None
     assert all(m["steps"] == 1 and m["peak_MiB"] >= m["loaded_MiB"] > 0 for m in memory.values())
     assert memory["ahwa"]["trainable"] > 10 * memory["ahwa-lora"]["trainable"]
     assert "AHWA-LoRA trains with about 13 % less memory than full AHWA | peak " in text
@@ -248,6 +250,11 @@ def test_the_memory_claim_compares_the_peaks_of_ahwa_and_ahwa_lora() -> None:
     assert _memory_claim({"ahwa": run(2000.0), "ahwa-lora": run(1950.0)})["verdict"] == (
         "not reproduced"
     )  # 2.5 % is no saving worth the name
+    more = _memory_claim(
+        {"ahwa": run(2000.0), "ahwa-lora": run(2100.0), "ahwa-lora, no dropout": run(1800.0)}
+    )
+    assert more["verdict"] == "not reproduced"
+    assert "5 % more" in more["here"] and "without LoRA dropout 1800 MiB, 10 % less" in more["here"]
     assert _memory_claim({"ahwa-lora": run(1.0)})["verdict"].startswith("not testable")
 
 

@@ -697,12 +697,26 @@ def _memory_claim(memory: dict[str, Any] | None) -> dict[str, str]:
             "verdict": "not testable here (not run)",
         }
     full, lora = memory["ahwa"], memory["ahwa-lora"]
+
+    def less(a: float, b: float) -> str:
+        share = 1 - a / b
+        return f"{100 * share:.0f} % less" if share >= 0 else f"{-100 * share:.0f} % more"
+
     saved = 1 - lora["peak_MiB"] / full["peak_MiB"]
-    adds = 1 - lora["training_MiB"] / full["training_MiB"] if full["training_MiB"] > 0 else None
     here = (
-        f"peak {lora['peak_MiB']:.0f} vs {full['peak_MiB']:.0f} MiB: {100 * saved:.0f} % less"
-        + ("" if adds is None else f"; what training adds: {100 * adds:.0f} % less")
-        + f" ({full['measure']}, {full['device']}, {full['task']}, batch {full['batch_size']}"
+        f"peak {lora['peak_MiB']:.0f} vs {full['peak_MiB']:.0f} MiB: "
+        f"{less(lora['peak_MiB'], full['peak_MiB'])}"
+    )
+    if full["training_MiB"] > 0:
+        here += f"; what training adds: {less(lora['training_MiB'], full['training_MiB'])}"
+    bare = memory.get("ahwa-lora, no dropout")
+    if bare:
+        here += (
+            f"; without LoRA dropout {bare['peak_MiB']:.0f} MiB, "
+            f"{less(bare['peak_MiB'], full['peak_MiB'])}"
+        )
+    here += (
+        f" ({full['measure']}, {full['device']}, {full['task']}, batch {full['batch_size']}"
         f" x {full['max_length']} tokens, one measurement)"
     )
     return {

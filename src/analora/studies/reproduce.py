@@ -573,10 +573,16 @@ def rank_stage(study: Study) -> None:
 MEMORY_FILE = "memory.json"
 
 
+NO_DROPOUT = "ahwa-lora, no dropout"
+"""The memory stage's extra row: ``ahwa-lora`` with LoRA dropout 0, which
+separates what the adapters' dropout keeps for the backward pass."""
+
+
 def memory_stage(study: Study) -> None:
     """Each training method's memory (:func:`~analora.workflows.memory.training_memory`)
     on ``memory_task`` for ``memory_steps`` steps, one fresh process each, into
-    ``OUT/memory.json``; a method measured with the same settings is skipped."""
+    ``OUT/memory.json`` (and ``ahwa-lora`` once more without LoRA dropout,
+    :data:`NO_DROPOUT`); a row measured with the same settings is skipped."""
     from dataclasses import asdict
 
     from analora.training.registry import get_method
@@ -585,24 +591,28 @@ def memory_stage(study: Study) -> None:
     s = study.sizes
     path = study.out / MEMORY_FILE
     done = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    for method in s.methods:
-        if get_method(method).trains == "nothing":
-            continue
-        want = {"task": s.memory_task, "steps": s.memory_steps, "device": study.device}
-        old = done.get("methods", {}).get(method)
+    rows: list[tuple[str, str, dict[str, Any]]] = [
+        (m, m, {"chip_seed": s.first_chip_seed} if m == "chip-lora" else {})
+        for m in s.methods
+        if get_method(m).trains != "nothing"
+    ]
+    if "ahwa-lora" in s.methods:
+        rows.append((NO_DROPOUT, "ahwa-lora", {"lora_dropout": 0.0}))
+    want = {"task": s.memory_task, "steps": s.memory_steps, "device": study.device}
+    for key, method, extra in rows:
+        old = done.get("methods", {}).get(key)
         if old and all(old.get(k) == v for k, v in want.items()):
-            say(f"[memory] {method}: measured already")
+            say(f"[memory] {key}: measured already")
             continue
-        say(f"[memory] {method} on {s.memory_task}, {s.memory_steps} steps")
-        extra: dict[str, Any] = {"chip_seed": s.first_chip_seed} if method == "chip-lora" else {}
+        say(f"[memory] {key} on {s.memory_task}, {s.memory_steps} steps")
         spec = _spec(study, s.memory_task, method, **extra)
         measured = training_memory(
             spec, steps=s.memory_steps, data_dir=study.data_dir, device=study.device
         )
         found = asdict(measured)
 
-        def add(record: dict[str, Any], method: str = method, found: dict = found) -> None:
+        def add(record: dict[str, Any], key: str = key, found: dict = found) -> None:
             record["format"] = MEMORY_FORMAT
-            record.setdefault("methods", {})[method] = found
+            record.setdefault("methods", {})[key] = found
 
         done = update_json(path, add)

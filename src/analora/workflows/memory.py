@@ -56,6 +56,8 @@ class MemoryMeasurement:
     """The peak of the whole process, training included."""
     trainable: int
     """Trainable parameters of the method's model."""
+    lora_dropout: float | None = None
+    """The adapters' dropout (None for the full-weight methods)."""
 
     @property
     def training_MiB(self) -> float:
@@ -157,6 +159,7 @@ def _measure_here(request: dict[str, Any]) -> dict[str, Any]:
             loaded_MiB=loaded,
             peak_MiB=peak,
             trainable=trainable,
+            lora_dropout=spec.lora_dropout if prepared.job.spec.trains == "adapter" else None,
         )
     )
 
