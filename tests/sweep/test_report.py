@@ -95,6 +95,39 @@ def test_claims_on_a_task_whose_reference_missed_its_floor_are_not_testable() ->
     assert claim["verdict"] == "not reproduced"
 
 
+def test_claims_against_direct_need_an_adapter_that_learned_the_task() -> None:
+    from analora.studies.analysis import claims
+
+    ten, zero = 315360000.0, 0.0
+    vs_direct = [{"t_s": ten, "mean": 2.5, "half_width": 2.4, "n": 5}]
+    vs_ahwa = [{"t_s": zero, "mean": -5.0, "half_width": 2.9, "n": 5}]
+    floor = {"metric": "accuracy", "floor": 58.0, "final": 61.0, "met": True}
+    analyses = {
+        "pairs/rte": {"ahwa-lora - direct": vs_direct, "ahwa-lora - ahwa": vs_ahwa},
+        "floors": {"rte": floor},
+    }
+    lora = {"metric": "accuracy", "digital": 54.15, "chips": 5, "ages": {}}
+    report = {"analyses": analyses, "summary": {"tasks": {"rte": {"ahwa-lora": lora}}}}
+    found = {c["claim"]: c for c in claims(report)}
+    held = found["rte: AHWA-LoRA holds accuracy better than direct deployment at 10 years"]
+    assert held["verdict"] == (
+        "not testable here (ahwa-lora did not learn the task: noise-free 54.15 < floor 58)"
+    )
+    assert held["here"].startswith("+2.50")  # the numbers stay visible
+    # The comparison with full AHWA keeps its verdict: not learning is a result there.
+    assert found["rte: AHWA-LoRA within 1 point of full AHWA at 0 s"]["verdict"] == (
+        "not reproduced"
+    )
+    lora["digital"] = 60.0
+    found = {c["claim"]: c for c in claims(report)}
+    held = found["rte: AHWA-LoRA holds accuracy better than direct deployment at 10 years"]
+    assert held["verdict"] == "reproduced"
+    lora["metric"], lora["digital"] = "f1", 54.15  # another metric than the floor's: no test
+    found = {c["claim"]: c for c in claims(report)}
+    held = found["rte: AHWA-LoRA holds accuracy better than direct deployment at 10 years"]
+    assert held["verdict"] == "reproduced"
+
+
 def test_drift_is_the_change_on_each_chip_paired_by_chip(make_results) -> None:  # type: ignore[no-untyped-def]
     from analora.studies.analysis import TEN_YEARS_S, changes, claims, drift_table, pairs_table
 
