@@ -134,7 +134,7 @@ def register(sub: Any) -> None:
         "--warm-start",
         nargs="*",
         metavar="TASK",
-        help="tasks whose ahwa-lora starts from their digital-lora run (default: cola;"
+        help="tasks whose ahwa-lora starts from their digital-lora run (default: cola rte;"
         " none when given without tasks)",
     )
     p.add_argument(
