@@ -245,8 +245,9 @@ def intro(study: Study) -> str:
             "",
             "What this can and cannot show: MiniLM is a 6-layer sentence encoder, not the "
             "paper's MobileBERT, and GLUE dev scores are not the paper's SQuAD F1 headline, "
-            "so the comparisons are about direction and significance, not the paper's sizes; "
-            + _missing(s, ran)
+            "so the comparisons are about direction and significance, not the paper's sizes. "
+            + _missing(s, ran).capitalize()[:1]
+            + _missing(s, ran)[1:]
             + "A verdict is 'reproduced' only when the 95 % confidence interval of the paired "
             "difference lies on the claimed side, 'inconclusive' when it straddles.",
         ]
