@@ -213,6 +213,7 @@ def intro(study: Study) -> str:
     timings = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     train_s = sum(v["train_s"] for v in timings.values() if isinstance(v, dict))
     ran = _what_ran(study.out)
+    missing = _missing(s, ran)
     listed = "; ".join(f"{task}: {', '.join(methods)}" for task, methods in ran.items())
     commands = _invocations(study.out) or [_command(s, STAGES)]
     dev = "full" if s.max_eval_examples is None else f"{s.max_eval_examples} examples"
@@ -246,8 +247,8 @@ def intro(study: Study) -> str:
             "What this can and cannot show: MiniLM is a 6-layer sentence encoder, not the "
             "paper's MobileBERT, and GLUE dev scores are not the paper's SQuAD F1 headline, "
             "so the comparisons are about direction and significance, not the paper's sizes. "
-            + _missing(s, ran).capitalize()[:1]
-            + _missing(s, ran)[1:]
+            + missing[:1].upper()
+            + missing[1:]
             + "A verdict is 'reproduced' only when the 95 % confidence interval of the paired "
             "difference lies on the claimed side, 'inconclusive' when it straddles.",
         ]
