@@ -10,6 +10,11 @@ only, never on the split:
   ``a = max |x|`` (1 if 0 or off), ``codes = clamp(round(x / (a s_in)))``);
 * ``analora_pcm_program``: the PCM device model's programming step
   (:mod:`analora.hardware.pcm`) for a whole layer in one pass;
+* ``analora_pcm_read``: its read at an age (drift, 1/f read noise, the
+  difference of the pair, back to weights) for a whole layer in one pass;
+* ``analora_identity_readout``: the global-drift-compensation read-out (the
+  identity through every tile, output noise, ADC) reduced to sums of
+  ``|out|`` without forming the outputs;
 * ``analora_epilogue``: everything after the GEMM in one pass: output noise
   (Philox4x32-7 counters plus Box-Muller), ADC rounding, the bound check
   (rows whose ADC saturates are flagged and their codes written back for
@@ -264,6 +269,91 @@ void analora_pcm_program(const float* w, const float* wmax, int64_t rows, int64_
       nu1[j] = pos ? ni : na;
     }
   }
+}
+
+// PCM read at an age (the formulas of analora.hardware.pcm, fused): for each
+// device of rows [r0, r1), G_d = G_prog exp(nu log_drift) (log_drift =
+// -ln((t + t0) / t0), 0 at t = 0), then G = max(0, G_d + |G_d| Q_s(G_prog)
+// read_scale z) (read_scale: the noise scale times the 1/f time factor);
+// w = (G+ - G-) wmax[row] / g_max. gp, nu: [2, rows, c]; w: [rows, c].
+// Noise streams: (row, 0) for G+, (row, 1) for G-.
+void analora_pcm_read(const float* gp, const float* nu, const float* wmax, int64_t rows,
+                      int64_t c, float g_max, float log_drift, float read_scale, uint64_t seed,
+                      float* w, int64_t r0, int64_t r1) {
+  const int64_t padded = (c + kPerDraw - 1) / kPerDraw * kPerDraw;
+  std::vector<float> z(2 * padded), g(2 * c);
+  std::vector<uint32_t> words(4 * padded / kPerDraw);
+  // max((G / g_max)^0.65, 1e-3) = max(G / g_max, 1e-3^(1 / 0.65))^0.65: the
+  // floor is applied before the power, so pow never sees 0.
+  const float x_floor = 2.4245463e-5f, inv_g_max = 1.0f / g_max;
+  for (int64_t r = r0; r < r1; ++r) {
+    if (read_scale > 0.0f)
+      for (uint32_t k = 0; k < 2; ++k)
+        normals(z.data() + k * padded, padded, (uint32_t)r, k, seed, words.data());
+    for (int64_t d = 0; d < 2; ++d) {
+      const float* gpr = gp + d * rows * c + r * c;
+      const float* nur = nu + d * rows * c + r * c;
+      const float* zr = z.data() + d * padded;
+      float* gr = g.data() + d * c;
+      if (log_drift != 0.0f)
+        for (int64_t j = 0; j < c; ++j) gr[j] = gpr[j] * std::exp(nur[j] * log_drift);
+      else
+        for (int64_t j = 0; j < c; ++j) gr[j] = gpr[j];
+      if (read_scale > 0.0f)
+        for (int64_t j = 0; j < c; ++j) {
+          const float x = std::fmax(std::fabs(gpr[j]) * inv_g_max, x_floor);
+          const float q = std::fmin(0.0088f * std::exp(-0.65f * std::log(x)), 0.2f);
+          gr[j] = std::fmax(gr[j] + std::fabs(gr[j]) * q * read_scale * zr[j], 0.0f);
+        }
+      else
+        for (int64_t j = 0; j < c; ++j) gr[j] = std::fmax(gr[j], 0.0f);
+    }
+    const float k = wmax[r] * inv_g_max;
+    float* wr = w + r * c;
+    for (int64_t j = 0; j < c; ++j) wr[j] = (g[j] - g[c + j]) * k;
+  }
+}
+
+// The identity read-out of global drift compensation, reduced: tile input k
+// driven alone (DAC code `code`, every other input 0) gives output o the ADC
+// code round(gain code w[i][o][k] + noise z); sums[i out + o] is the sum over
+// k < c_in[i] of its clamped |code| (the caller scales by the row factor and
+// averages per tile). w: [n_in, out, c] packed weights. Noise stream (o, i):
+// one per tile column, its draws over k. Returns the number of columns in
+// [r0, r1) (rows i out + o) where some code passed the bound (the caller then
+// takes the general path, which applies bound management).
+int64_t analora_identity_readout(const float* w, int64_t n_in, int64_t out, int64_t c,
+                                 const int64_t* c_in, float code, float gain, float noise,
+                                 int round_adc, float bound, uint64_t seed, float* sums,
+                                 int64_t r0, int64_t r1) {
+  const int64_t padded = (c + kPerDraw - 1) / kPerDraw * kPerDraw;
+  std::vector<float> z(padded), q(c);
+  std::vector<uint32_t> words(4 * padded / kPerDraw);
+  const float k_gain = code * gain;
+  int64_t saturated = 0;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t i = r / out, o = r % out, n = c_in[i];
+    const float* wr = w + (i * out + o) * c;
+    if (noise > 0.0f) {
+      normals(z.data(), padded, (uint32_t)o, (uint32_t)i, seed, words.data());
+      for (int64_t k = 0; k < n; ++k) q[k] = wr[k] * k_gain + noise * z[k];
+    } else {
+      for (int64_t k = 0; k < n; ++k) q[k] = wr[k] * k_gain;
+    }
+    if (round_adc)
+      for (int64_t k = 0; k < n; ++k) q[k] = std::nearbyint(q[k]);
+    float total = 0.0f;
+    if (bound > 0.0f) {
+      float mx = 0.0f;
+      for (int64_t k = 0; k < n; ++k) mx = std::fmax(mx, std::fabs(q[k]));
+      saturated += mx > bound;
+      for (int64_t k = 0; k < n; ++k) total += std::fmin(std::fabs(q[k]), bound);
+    } else {
+      for (int64_t k = 0; k < n; ++k) total += std::fabs(q[k]);
+    }
+    sums[r] = total;
+  }
+  return saturated;
 }
 
 }  // extern "C"

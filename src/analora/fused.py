@@ -171,6 +171,12 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
         *(p, p, i64, i64, p, i32, f32, f32, f32, f32, ctypes.c_uint64, p, p, i64, i64)
     ]
     lib.analora_pcm_program.restype = None
+    lib.analora_pcm_read.argtypes = [p, p, p, i64, i64, f32, f32, f32, ctypes.c_uint64, p, i64, i64]
+    lib.analora_pcm_read.restype = None
+    lib.analora_identity_readout.argtypes = [
+        *(p, i64, i64, i64, p, f32, f32, f32, i32, f32, ctypes.c_uint64, p, i64, i64)
+    ]
+    lib.analora_identity_readout.restype = i64
     return lib
 
 
@@ -324,3 +330,82 @@ def pcm_program(
     )
     _run(lib.analora_pcm_program, args, rows)
     return gp, nu
+
+
+def pcm_read(
+    lib: ctypes.CDLL,
+    g_prog_uS: Tensor,
+    nu: Tensor,
+    w_max: Tensor,
+    g_max_uS: float,
+    log_drift: float,
+    read_scale: float,
+    seed: int,
+) -> Tensor:
+    """Weights ``g_prog_uS.shape[1:]`` read from programmed pairs ``g_prog_uS``
+    and drift exponents ``nu`` (``[2, *w.shape]``, G+ and G-) with per-row
+    tile max ``w_max``: drift by ``exp(nu log_drift)``, read noise of relative
+    size ``Q_s(G_prog) read_scale``, then ``(G+ - G-) w_max / g_max``."""
+    g_prog_uS, nu, w_max = g_prog_uS.contiguous(), nu.contiguous(), w_max.contiguous()
+    c = g_prog_uS.shape[-1]
+    rows = g_prog_uS[0].numel() // c
+    w = torch.empty(g_prog_uS.shape[1:], device=g_prog_uS.device)
+    _check(g_prog_uS, nu, w_max, w)
+    if nu.shape != g_prog_uS.shape or w_max.numel() != rows:
+        raise ValueError(
+            f"pcm_read: nu {tuple(nu.shape)} and w_max {tuple(w_max.shape)} do not match "
+            f"the conductances {tuple(g_prog_uS.shape)}"
+        )
+    args = (
+        g_prog_uS.data_ptr(),
+        nu.data_ptr(),
+        w_max.data_ptr(),
+        rows,
+        c,
+        g_max_uS,
+        log_drift,
+        read_scale,
+        seed,
+        w.data_ptr(),
+    )
+    _run(lib.analora_pcm_read, args, rows)
+    return w
+
+
+def identity_readout(
+    lib: ctypes.CDLL,
+    w: Tensor,
+    in_sizes: tuple[int, ...],
+    code: float,
+    gain: float,
+    noise: float,
+    round_adc: bool,
+    bound: float | None,
+    seed: int,
+) -> tuple[Tensor, int]:
+    """``[n_in, out]`` sums over each tile input k of ``|clamp(round(gain code
+    w[i, o, k] + noise z))|``: each tile's response to the identity, in ADC
+    codes, reduced per column; and the number of columns whose codes passed
+    ``bound`` (then the sums are not what bound management would give)."""
+    w = w.contiguous()
+    n_in, out, c = w.shape
+    if len(in_sizes) != n_in or not all(0 < k <= c for k in in_sizes):
+        raise ValueError(f"identity_readout: input sizes {in_sizes} do not fit weights {w.shape}")
+    sizes = torch.tensor(in_sizes, dtype=torch.int64, device=w.device)
+    sums = torch.empty(n_in, out, device=w.device)
+    _check(w, sums)
+    args = (
+        w.data_ptr(),
+        n_in,
+        out,
+        c,
+        sizes.data_ptr(),
+        code,
+        gain,
+        noise,
+        int(round_adc),
+        -1.0 if bound is None else bound,
+        seed,
+        sums.data_ptr(),
+    )
+    return sums, sum(_run(lib.analora_identity_readout, args, n_in * out))

@@ -5,6 +5,7 @@ bits on any thread count, and a logged fallback without a compiler."""
 from __future__ import annotations
 
 import logging
+from unittest import mock
 
 import pytest
 import torch
@@ -163,8 +164,63 @@ def test_the_identity_read_out_without_its_gemm_gives_the_same_bits(bits: int) -
         for flag in (True, False)
     ]
     assert outs[0].abs().sum() > 0 and torch.equal(outs[0], outs[1])
-    # The drift-compensation reference takes the shortcut and keeps its value.
-    beta = drift_readout(layer, w, seeds.generator("eye", bits))
+    # Without the reduced kernel, the drift-compensation reference takes the shortcut.
+    with mock.patch("analora.analog.chip._fused_drift_readout", return_value=None):
+        beta = drift_readout(layer, w, seeds.generator("eye", bits))
     assert beta.shape == (g.n_in, g.n_out) and bool((beta > 0).all())
     with pytest.raises(ValueError, match="one input row per tile input"):
         tile_outputs(eye[:5], w, layer.settings, None, one_hot=True)
+
+
+def _beta(layer: AnalogLinear, use: bool, read: int = 0) -> torch.Tensor:
+    from analora.analog.chip import drift_readout
+
+    with fused.kernels(use):
+        return drift_readout(layer, layer.tile_weight.detach(), seeds.generator("eye", read))
+
+
+@needs_kernels
+@pytest.mark.parametrize("bits", [8, 6])
+def test_the_reduced_drift_read_out_matches_the_general_path(bits: int) -> None:
+    layer, _ = _layer(bits)  # three input tiles, the last one partly filled
+    fused_beta, general = _beta(layer, True), _beta(layer, False)
+    general_again = _beta(layer, False, 1)
+    # Output noise: the kernel's draws are not torch's, so the two agree as
+    # closely as two reads of the general path agree with each other.
+    spread = (general_again / general - 1).abs().max()
+    assert 0 < spread < 5e-3
+    assert (fused_beta / general - 1).abs().max() < 3 * spread
+    own_spread = (_beta(layer, True, 1) / fused_beta - 1).abs().max()
+    assert spread / 3 < own_spread < 3 * spread  # the kernel draws the noise too
+    # Without output noise the same numbers, but for float rounding.
+    quiet = AnalogLinear.from_digital(
+        layer.digital_weight(),
+        None,
+        load_hardware(
+            "paper-pcm",
+            {
+                "converters.dac_bits": bits,
+                "converters.adc_bits": bits,
+                "periphery.output_noise_std": 0.0,
+            },
+        ),
+    ).eval()
+    assert torch.allclose(_beta(quiet, True), _beta(quiet, False), rtol=1e-5, atol=0)
+
+
+@needs_kernels
+def test_the_reduced_drift_read_out_leaves_saturated_tiles_to_bound_management() -> None:
+    from analora.analog.chip import _fused_drift_readout
+
+    over = {"converters.output_bound": 0.05}  # every weight's lone response saturates
+    w = torch.randn(64, 96, generator=torch.Generator().manual_seed(1))
+    managed = AnalogLinear.from_digital(w, None, load_hardware("paper-pcm", over)).eval()
+    gen = seeds.generator("eye", 0)
+    assert _fused_drift_readout(managed, managed.tile_weight.detach(), gen) is None
+    plain = AnalogLinear.from_digital(
+        w, None, load_hardware("paper-pcm", {**over, "periphery.bound_management": "none"})
+    ).eval()
+    # Without bound management a saturated code is only clamped: the kernel applies.
+    reduced = _fused_drift_readout(plain, plain.tile_weight.detach(), gen)
+    assert reduced is not None
+    assert torch.allclose(reduced, _beta(plain, False), rtol=2e-2)

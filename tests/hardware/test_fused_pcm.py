@@ -50,3 +50,38 @@ def test_noisy_programming_has_the_same_statistics() -> None:
             idle = st_b["g_prog_uS"][1 - dev][active]
             ref = st_a["g_prog_uS"][1 - dev][active]
             assert abs((idle > 0).float().mean() - (ref > 0).float().mean()) < 0.01
+
+
+def _read(use: bool, t_s: float, **over: object) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    st, _ = _program(True, **over)
+    cfg = load_hardware("paper-pcm", {f"device.{k}": v for k, v in over.items()} or None).device
+    with fused.kernels(use):
+        w = PCMDevice(cfg).read(st, t_s, seeds.generator("r", t_s), [])
+    return w, st
+
+
+@pytest.mark.parametrize("t_s", [0.0, 3600.0, 3.15e8])
+def test_noise_free_read_is_the_same(t_s: float) -> None:
+    a, _ = _read(False, t_s, read_noise_scale=0.0)
+    b, _ = _read(True, t_s, read_noise_scale=0.0)
+    assert a.shape == b.shape
+    assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("t_s", [0.0, 3600.0, 3.15e8])
+def test_noisy_read_has_the_same_statistics(t_s: float) -> None:
+    clean, st = _read(True, t_s, read_noise_scale=0.0)
+    a, _ = _read(False, t_s)
+    b, _ = _read(True, t_s)
+    assert not torch.equal(a, b)
+    # The read noise alone: its spread, its mean and its dependence on the
+    # conductance (small devices are relatively noisier) must agree.
+    na, nb = a - clean, b - clean
+    assert abs(na.mean() - nb.mean()) < 0.02 * na.std()
+    assert abs(na.std() / nb.std() - 1) < 0.02
+    small = st["g_prog_uS"].amax(dim=0) < 5.0
+    for part in (small, ~small):
+        assert abs(na[part].std() / nb[part].std() - 1) < 0.03
+    # Same seed, same bits.
+    c, _ = _read(True, t_s)
+    assert torch.equal(b, c)

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from analora import fused
 from analora.analog.convert import (
     ConversionReport,
     analog_layers,
@@ -48,6 +49,9 @@ def drift_readout(layer: AnalogLinear, w: Tensor, gen: torch.Generator) -> Tenso
     """``[n_in, n_out]``: mean |out| of each tile's response to the identity
     (one unit vector per tile input) through the full analog forward."""
     g = layer.geometry
+    beta = _fused_drift_readout(layer, w, gen)
+    if beta is not None:
+        return beta
     # Row k drives input k of every input chunk at once; chunks are separate
     # tiles with their own input scaling and ADCs, so they do not interact.
     eye = torch.eye(g.chunk, device=w.device).unsqueeze(1).expand(g.chunk, g.n_in, g.chunk)
@@ -57,6 +61,41 @@ def drift_readout(layer: AnalogLinear, w: Tensor, gen: torch.Generator) -> Tenso
     for i, c in enumerate(g.in_sizes):
         for j, (o0, o1) in enumerate(g.out_bounds):
             beta[i, j] = pcm.drift_readout(out[i, :c, o0:o1])
+    return beta
+
+
+def _fused_drift_readout(layer: AnalogLinear, w: Tensor, gen: torch.Generator) -> Tensor | None:
+    """:func:`drift_readout` in one kernel pass that sums ``|out|`` per tile
+    column without forming the outputs (:func:`analora.fused.identity_readout`);
+    None where it does not apply (no kernels, or an output saturated under
+    bound management, which only the general path applies)."""
+    s = layer.settings
+    lib = fused.for_tensor(w)
+    if lib is None or s.bound_management not in ("none", "iterative"):
+        return None
+    g = layer.geometry
+    step_in, step_out = s.input_step or 1.0, s.output_step or 1.0
+    unit = torch.zeros(1, 1, g.chunk, device=w.device)
+    unit[0, 0, 0] = 1.0
+    if s.input_scaling or s.input_step is not None:  # the DAC code of a lone 1
+        codes = torch.empty_like(unit)
+        lim = s.input_bound / s.input_step if s.clamp_input and s.input_step else None
+        a = fused.dac(lib, unit, step_in, s.input_scaling, s.input_step is not None, lim, codes)
+        code, row_factor = float(codes[0, 0, 0]), float(a.reshape(-1)[0]) * step_out
+    else:
+        code, row_factor = 1.0, step_out
+    noise = s.output_noise_std / step_out
+    bound = None if s.output_bound is None else s.output_bound / step_out
+    seed = int(torch.randint(0, 2**62, (1,), generator=gen, device=w.device).item()) if noise else 0
+    sums, saturated = fused.identity_readout(
+        lib, w, g.in_sizes, code, step_in / step_out, noise, s.output_step is not None, bound, seed
+    )
+    if saturated and s.bound_management != "none":
+        return None
+    beta = torch.empty(g.n_in, g.n_out, device=w.device)
+    for j, (o0, o1) in enumerate(g.out_bounds):
+        count = torch.tensor(g.in_sizes, dtype=torch.float32, device=w.device) * (o1 - o0)
+        beta[:, j] = sums[:, o0:o1].sum(dim=1).mul_(row_factor / count).clamp_(min=1e-4)
     return beta
 
 

@@ -13,6 +13,7 @@ the weights seen at an age ``t_s``, with fresh read noise from the generator.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -134,13 +135,22 @@ class PCMDevice:
         return (g[0] - g[1]).mul_(state["w_max"] / self.config.g_max_uS)
 
     def programmed_weights(self, state: dict[str, Tensor], blocks: list[Block]) -> Tensor:
-        return self._to_weights(state["g_prog_uS"].clone(), state)
+        return self._to_weights(state["g_prog_uS"], state)  # writes only a new tensor
 
     def read(
         self, state: dict[str, Tensor], t_s: float, generator: torch.Generator, blocks: list[Block]
     ) -> Tensor:
         c = self.config
         g_prog = state["g_prog_uS"]
+        lib = fused.for_tensor(g_prog)
+        if lib is not None:  # the same formulas in one pass (analora.fused)
+            dev = g_prog.device
+            seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=dev).item())
+            log_drift = -math.log((t_s + c.t0_s) / c.t0_s) if t_s > 0 else 0.0
+            read_scale = c.read_noise_scale * pcm.read_noise_time_factor(t_s, c.t0_s, c.t_read_s)
+            return fused.pcm_read(
+                lib, g_prog, state["nu"], state["w_max"], c.g_max_uS, log_drift, read_scale, seed
+            )
         normal = seeds.randn(g_prog.shape, generator, g_prog.device)
         g_t = pcm.read_conductances_uS(
             g_prog, state["nu"], t_s, normal, c.g_max_uS, c.t0_s, c.t_read_s, c.read_noise_scale
