@@ -2,9 +2,10 @@
 :mod:`analora.fused`; kept in a Python string so that it ships with the
 package as code).
 
-Two row-parallel kernels, called on row ranges ``[r0, r1)`` so that the
-caller splits the work over threads; every result depends on the row index
-only, never on the split:
+Row-parallel kernels, each callable on a row range ``[r0, r1)`` (the
+caller splits the work over threads) or, as ``<name>_rows``, over all rows
+on OpenMP threads; every result depends on the row index only, never on
+the split:
 
 * ``analora_dac``: abs-max input scaling and the DAC in one pass (per row
   ``a = max |x|`` (1 if 0 or off), ``codes = clamp(round(x / (a s_in)))``);
@@ -35,6 +36,9 @@ SOURCE = r"""
 #include <cstdint>
 #include <cstring>
 #include <vector>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace {
 
@@ -131,9 +135,40 @@ void normals(float* __restrict z, int64_t n, uint32_t row, uint32_t tile, uint64
   }
 }
 
+// f(r0, r1) over rows [0, n) in contiguous ranges, on `threads` OpenMP
+// threads when the library was built with OpenMP. At run time the OpenMP
+// runtime is the one torch already loaded (same soname), so these are
+// torch's own worker threads, awake right after its GEMMs. Results depend
+// on the row only, never on the split.
+template <class F>
+int64_t over_rows(int64_t n, int threads, F f) {
+#ifdef _OPENMP
+  if (threads > 1 && n > 1) {
+    int64_t total = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+    {
+      const int64_t t = omp_get_thread_num(), k = omp_get_num_threads();
+      total += f(n * t / k, n * (t + 1) / k);
+    }
+    return total;
+  }
+#else
+  (void)threads;
+#endif
+  return f(0, n);
+}
+
 }  // namespace
 
 extern "C" {
+
+int analora_openmp() {
+#ifdef _OPENMP
+  return 1;
+#else
+  return 0;
+#endif
+}
 
 // x: [rows, c] contiguous (rows = N * n_in). a_out: [rows]. lim <= 0: no clamp.
 void analora_dac(const float* x, int64_t c, float step, int scaling, int quantise, float lim,
@@ -354,6 +389,55 @@ int64_t analora_identity_readout(const float* w, int64_t n_in, int64_t out, int6
     sums[r] = total;
   }
   return saturated;
+}
+
+// Row-parallel entry points (over_rows): each kernel above over rows [0, n).
+int64_t analora_dac_rows(const float* x, int64_t c, float step, int scaling, int quantise,
+                         float lim, float* codes, float* a_out, int64_t n, int threads) {
+  return over_rows(n, threads, [&](int64_t r0, int64_t r1) {
+    analora_dac(x, c, step, scaling, quantise, lim, codes, a_out, r0, r1);
+    return (int64_t)0;
+  });
+}
+
+int64_t analora_epilogue_rows(float* acc, int64_t n_in, int64_t N, int64_t out, float gain,
+                              const float* rf, const float* scale, const float* bias,
+                              float noise, int round_adc, float bound, uint64_t seed, float* y,
+                              uint8_t* flags, int64_t n, int threads) {
+  return over_rows(n, threads, [&](int64_t r0, int64_t r1) {
+    return analora_epilogue(acc, n_in, N, out, gain, rf, scale, bias, noise, round_adc, bound,
+                            seed, y, flags, r0, r1);
+  });
+}
+
+int64_t analora_pcm_program_rows(const float* w, const float* wmax, int64_t rows, int64_t c,
+                                 const float* coeffs, int n_coeffs, float g_max,
+                                 float coeffs_g_max, float prog_scale, float drift_scale,
+                                 uint64_t seed, float* gp, float* nu, int64_t n, int threads) {
+  return over_rows(n, threads, [&](int64_t r0, int64_t r1) {
+    analora_pcm_program(w, wmax, rows, c, coeffs, n_coeffs, g_max, coeffs_g_max, prog_scale,
+                        drift_scale, seed, gp, nu, r0, r1);
+    return (int64_t)0;
+  });
+}
+
+int64_t analora_pcm_read_rows(const float* gp, const float* nu, const float* wmax, int64_t rows,
+                              int64_t c, float g_max, float log_drift, float read_scale,
+                              uint64_t seed, float* w, int64_t n, int threads) {
+  return over_rows(n, threads, [&](int64_t r0, int64_t r1) {
+    analora_pcm_read(gp, nu, wmax, rows, c, g_max, log_drift, read_scale, seed, w, r0, r1);
+    return (int64_t)0;
+  });
+}
+
+int64_t analora_identity_readout_rows(const float* w, int64_t n_in, int64_t out, int64_t c,
+                                      const int64_t* c_in, float code, float gain, float noise,
+                                      int round_adc, float bound, uint64_t seed, float* sums,
+                                      int64_t n, int threads) {
+  return over_rows(n, threads, [&](int64_t r0, int64_t r1) {
+    return analora_identity_readout(w, n_in, out, c, c_in, code, gain, noise, round_adc, bound,
+                                    seed, sums, r0, r1);
+  });
 }
 
 }  // extern "C"

@@ -33,7 +33,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -47,11 +46,26 @@ log = logging.getLogger(__name__)
 # so the process's floating-point mode is left alone.
 FLAGS = ("-O3", "-march=native", "-ffast-math", "-fPIC", "-std=c++17")
 LINK = ("-shared",)
+# With OpenMP the kernels split their rows on the OpenMP runtime torch has
+# already loaded (libgomp.so.1: the loader reuses the loaded soname), i.e. on
+# torch's own worker threads, which are still awake right after a GEMM; a
+# Python thread pool has to be woken for every call and lost most of the
+# second core to that on this 2-core machine (a 4 ms epilogue took as long on
+# two threads as on one). Without OpenMP the build falls back to the pool.
+OPENMP = ("-fopenmp",)
 LIBS = ("-lmvec", "-lm")
 # Compile and link are two steps: GCC before 13 links crtfastmath.o into a
 # shared library built with -ffast-math in one command, and loading it would
 # switch the whole process to flush-to-zero (denormals read as 0 in every
 # torch operation afterwards). tests/analog/test_fused.py checks it does not.
+
+KERNELS = (
+    "analora_dac",
+    "analora_epilogue",
+    "analora_pcm_program",
+    "analora_pcm_read",
+    "analora_identity_readout",
+)
 
 _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
@@ -110,7 +124,8 @@ def _compiler() -> str | None:
 
 def library_path(cxx: str) -> Path:
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
-    key = hashlib.sha256("\0".join([SOURCE, *FLAGS, *LINK, *LIBS, version, _cpu_id()]).encode())
+    parts = [SOURCE, *FLAGS, *OPENMP, *LINK, *LIBS, version, _cpu_id()]
+    key = hashlib.sha256("\0".join(parts).encode())
     return cache_dir() / f"analora_fused_{key.hexdigest()[:16]}.so"
 
 
@@ -121,15 +136,21 @@ def _build(cxx: str, target: Path) -> None:
         src = Path(tmp) / "fused.cpp"
         src.write_text(SOURCE)
         obj, out = Path(tmp) / "fused.o", Path(tmp) / target.name
-        for command in (
-            [cxx, *FLAGS, "-c", str(src), "-o", str(obj)],
-            [cxx, *LINK, str(obj), "-o", str(out), *LIBS],  # no -ffast-math here
-        ):
-            proc = subprocess.run(command, capture_output=True, text=True)
-            if proc.returncode != 0:
-                detail = proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"
-                raise RuntimeError(detail)
-        os.replace(out, target)
+        detail = "failed"
+        for extra in (OPENMP, ()):  # OpenMP if the compiler has it
+            commands = (
+                [cxx, *FLAGS, *extra, "-c", str(src), "-o", str(obj)],
+                [cxx, *LINK, *extra, str(obj), "-o", str(out), *LIBS],  # no -ffast-math here
+            )
+            for command in commands:
+                proc = subprocess.run(command, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    detail = proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"
+                    break
+            else:
+                os.replace(out, target)
+                return
+        raise RuntimeError(detail)
 
 
 def load() -> ctypes.CDLL | None:
@@ -177,6 +198,12 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
         *(p, i64, i64, i64, p, f32, f32, f32, i32, f32, ctypes.c_uint64, p, i64, i64)
     ]
     lib.analora_identity_readout.restype = i64
+    lib.analora_openmp.argtypes = []
+    lib.analora_openmp.restype = ctypes.c_int
+    for name in KERNELS:  # the same arguments, the row range replaced by (rows, threads)
+        whole = getattr(lib, f"{name}_rows")
+        whole.argtypes = [*getattr(lib, name).argtypes[:-2], i64, i32]
+        whole.restype = i64
     return lib
 
 
@@ -192,13 +219,18 @@ def _split(n: int) -> list[tuple[int, int]]:
     return [(n * k // parts, n * (k + 1) // parts) for k in range(parts)]
 
 
-def _run(fn: Any, args: tuple[object, ...], n: int) -> list[int]:
-    """Call ``fn(*args, r0, r1)`` over row ranges of ``n`` rows on the
-    threads torch may use (ctypes releases the GIL during the call)."""
+def _run(lib: ctypes.CDLL, name: str, args: tuple[object, ...], n: int) -> int:
+    """Run kernel ``name`` over ``n`` rows on the threads torch may use:
+    inside the kernel on OpenMP threads if the library has them, else as
+    row ranges on a Python thread pool (ctypes releases the GIL during the
+    call). Returns the sum of the kernel's return values."""
     global _pool, _pool_key
     ranges = _split(n)
     if len(ranges) == 1:
-        return [fn(*args, 0, n)]
+        return int(getattr(lib, name)(*args, 0, n) or 0)
+    if lib.analora_openmp():
+        return int(getattr(lib, f"{name}_rows")(*args, n, len(ranges)))
+    fn = getattr(lib, name)
     key = (os.getpid(), len(ranges))
     pool = _pool
     if pool is None or _pool_key != key:
@@ -208,7 +240,7 @@ def _run(fn: Any, args: tuple[object, ...], n: int) -> list[int]:
         _pool_key = key
     futures = [pool.submit(partial(fn, *args, r0, r1)) for r0, r1 in ranges[1:]]
     first = fn(*args, *ranges[0])
-    return [first, *(f.result() for f in futures)]
+    return int(sum(f.result() or 0 for f in futures) + (first or 0))
 
 
 def _check(*tensors: Tensor | None) -> None:
@@ -245,7 +277,7 @@ def dac(
     _check(x, codes, a)
     lim = -1.0 if limit is None else limit
     args = (x.data_ptr(), c, step, int(scaling), int(quantise), lim, codes.data_ptr(), a.data_ptr())
-    _run(lib.analora_dac, args, rows)
+    _run(lib, "analora_dac", args, rows)
     return a
 
 
@@ -287,7 +319,7 @@ def epilogue(
         y.data_ptr(),
         flags.data_ptr(),
     )
-    return sum(_run(lib.analora_epilogue, args, n))
+    return _run(lib, "analora_epilogue", args, n)
 
 
 def pcm_program(
@@ -328,7 +360,7 @@ def pcm_program(
         gp.data_ptr(),
         nu.data_ptr(),
     )
-    _run(lib.analora_pcm_program, args, rows)
+    _run(lib, "analora_pcm_program", args, rows)
     return gp, nu
 
 
@@ -368,7 +400,7 @@ def pcm_read(
         seed,
         w.data_ptr(),
     )
-    _run(lib.analora_pcm_read, args, rows)
+    _run(lib, "analora_pcm_read", args, rows)
     return w
 
 
@@ -408,4 +440,4 @@ def identity_readout(
         seed,
         sums.data_ptr(),
     )
-    return sums, sum(_run(lib.analora_identity_readout, args, n_in * out))
+    return sums, _run(lib, "analora_identity_readout", args, n_in * out)

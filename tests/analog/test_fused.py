@@ -133,6 +133,53 @@ def test_kernels_build_into_the_cache(monkeypatch, tmp_path) -> None:  # type: i
         fused.reset()
 
 
+@needs_kernels
+def test_openmp_threads_and_the_thread_pool_give_the_same_bits(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from analora.hardware.devices import PCMDevice
+
+    lib = fused.load()
+    assert lib is not None
+    if not lib.analora_openmp():
+        pytest.skip("the kernels were built without OpenMP")
+    layer, x = _layer(8)
+    device = PCMDevice(load_hardware("paper-pcm").device)
+    w = layer.tile_weight.detach()
+    threads = torch.get_num_threads()
+    runs = []
+    try:
+        torch.set_num_threads(2)
+        for openmp in (True, False):
+            if not openmp:
+                monkeypatch.setattr(lib, "analora_openmp", lambda: 0)
+            layer.generator = seeds.generator("split")
+            st = device.program(w, layer.geometry.tile_max(w), seeds.generator("p"), [])
+            with torch.no_grad():
+                runs.append((layer(x), device.read(st, 3600.0, seeds.generator("r"), [])))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
+
+
+def test_without_openmp_the_kernels_build_and_split_on_a_thread_pool(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    if fused._compiler() is None:
+        pytest.skip("no C++ compiler")
+    monkeypatch.setenv("ANALORA_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(fused, "OPENMP", ("-fno-such-option-xyz",))  # the OpenMP build fails
+    fused.reset()
+    threads = torch.get_num_threads()
+    try:
+        lib = fused.load()
+        assert lib is not None and lib.analora_openmp() == 0
+        torch.set_num_threads(2)
+        layer, x = _layer(8, out=64, inp=300)
+        with torch.no_grad():
+            assert torch.isfinite(layer(x)).all()
+    finally:
+        torch.set_num_threads(threads)
+        monkeypatch.undo()
+        fused.reset()
+
+
 def test_loading_the_kernels_leaves_the_floating_point_mode_alone() -> None:
     """Denormals stay denormals after the library is loaded (no flush-to-zero)."""
     import subprocess
