@@ -144,6 +144,11 @@ def test_reproduce_from_scratch_at_ci_size(tmp_path, capsys) -> None:  # type: i
         for m in ("direct", "ahwa-lora", "chip-lora")
     }
     assert reads == {"direct": 0, "ahwa-lora": 0, "chip-lora": 1}
+    revisions = {
+        json.loads(p.read_text()).get("git_revision") for p in out.rglob("results.json")
+    } - {None}
+    if revisions:  # a checkout records its revision; RESULTS.md says how many ran
+        assert f"`results.json`; {len(revisions)} revision" in text
     tables = (results / "tables.md").read_text()
     parts = (
         "ahwa-lora - direct", "bank / alone", "won back", "Rank ablation", "r=2", "floors",

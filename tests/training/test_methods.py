@@ -128,6 +128,13 @@ def test_other_adapter_methods_run_and_save(method: str, tmp_path) -> None:  # t
         assert meta["chip_fingerprint"] == result.chip.fingerprint()
     else:
         assert result.chip is None
+    # A sweep of a chip-bound adapter reads its chip with fresh read noise by
+    # default, not the read (index 0) it trained on.
+    from analora.sweep.runner import BOUND_READ_INDEX, default_read_index
+
+    assert result.artefact.name == "adapter" and BOUND_READ_INDEX != 0
+    expected = BOUND_READ_INDEX if method == "chip-lora" else 0
+    assert default_read_index(result.artefact.parent) == expected
 
 
 def test_unknown_method(tmp_path) -> None:  # type: ignore[no-untyped-def]

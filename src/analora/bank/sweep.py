@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +166,8 @@ def _sweep_bank_locked(
     device: str,
 ) -> dict[str, dict[str, Any]]:
     config = config or SweepConfig()
+    read_index = 0 if config.read_index is None else config.read_index  # banks are not chip-bound
+    config = replace(config, read_index=read_index)
     d, out = Path(bank_dir), Path(out_dir)
     record = read_bank(d)
     settings = _bank_settings(d, record, config, max_eval_examples, batch_size)
@@ -187,7 +190,7 @@ def _sweep_bank_locked(
     grid = Grid(
         seeds=seeds,
         times_s=list(config.times_s),
-        read_index=config.read_index,
+        read_index=read_index,
         reference=lambda: _digital_reference(bank, data),
         chip=lambda seed: _use_chip(bank, seed),
         evaluate=lambda: evaluate_mixed(bank, data, batch_size),
@@ -252,7 +255,7 @@ def _write_bank_results(
             cells=cells,
             times_s=list(config.times_s),
             chip_seeds=seeds,
-            read_index=config.read_index,
+            read_index=config.read_index or 0,
             chip_ids=state.chip_ids,
             model_fingerprint=rep.model_fingerprint if rep is not None else None,
             configs={

@@ -60,7 +60,12 @@ def add_grid_flags(p: Any) -> None:
         help="ages: seconds or 1h 1d 1w 30d 1y 10y (default: 0 1h 1d 1w 30d 1y 10y)",
     )
     p.add_argument("--first-chip-seed", type=int, default=1000)
-    p.add_argument("--read-index", type=int, default=0)
+    p.add_argument(
+        "--read-index",
+        type=int,
+        default=None,
+        help="read noise draw (default: 0; 1 for a chip-lora adapter, which trained on read 0)",
+    )
     p.add_argument("--data-dir", default=None)
     p.add_argument("--max-eval-examples", type=int, default=None)
     p.add_argument("--out", required=True)

@@ -39,6 +39,7 @@ from typing import Any
 from analora.errors import AnaloraError
 from analora.files import update_json
 from analora.studies.common import data_dir, say, sweep_step, train_step
+from analora.sweep.runner import BOUND_READ_INDEX
 
 TASKS = ("sst2", "cola", "mrpc", "rte", "stsb", "wnli")
 METHODS = ("digital", "digital-lora", "direct", "ahwa", "ahwa-lora", "chip-lora")
@@ -240,7 +241,7 @@ def intro(study: Study) -> str:
             "",
             "The commands that made it (each skips what is done, so rerunning them in this "
             "order rebuilds it; the whole study is the same command with every task and "
-            "method):",
+            "method)." + _revisions_note(study.out) + ":",
             "",
             *[f"    {c}" for c in commands],
             "",
@@ -252,6 +253,28 @@ def intro(study: Study) -> str:
             + "A verdict is 'reproduced' only when the 95 % confidence interval of the paired "
             "difference lies on the claimed side, 'inconclusive' when it straddles.",
         ]
+    )
+
+
+def _revisions_note(out: Path) -> str:
+    """How many analora revisions ran the sweeps (each records its own), and
+    what a rerun at another revision gives."""
+    revisions = set()
+    for path in out.rglob("results.json"):
+        try:
+            rev = json.loads(path.read_text()).get("git_revision")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if rev:
+            revisions.add(rev)
+    if not revisions:
+        return ""
+    return (
+        f" Each sweep records the analora revision that ran it (`git_revision` in its "
+        f"`results.json`; {len(revisions)} revision{'s' if len(revisions) != 1 else ''} "
+        "here). The same seeds give the same bits on the same revision and device; a "
+        "revision that changed the engine's random streams (`docs/performance.md` names "
+        "them) gives the same statistics, not the same bits"
     )
 
 
@@ -443,12 +466,13 @@ def sweep_task(study: Study, task: str) -> None:
         )  # fmt: skip
 
 
-CHIP_LORA_READ_INDEX = 1
-"""The read index the study sweeps ``chip-lora`` with. Its adapters trained
-on their chip read with index 0 (at age 0, the very read a 0-s sweep with
-index 0 would repeat, read noise included), so they are read with fresh read
-noise instead; programming noise and drift, which the pairing by chip is
-about, are the same for every index."""
+CHIP_LORA_READ_INDEX = BOUND_READ_INDEX
+"""The read index the study sweeps ``chip-lora`` with: a sweep's default for
+a chip-bound adapter (:data:`analora.sweep.runner.BOUND_READ_INDEX`). Its
+adapters trained on their chip read with index 0 (at age 0, the very read a
+0-s sweep with index 0 would repeat, read noise included), so they are read
+with fresh read noise instead; programming noise and drift, which the
+pairing by chip is about, are the same for every index."""
 
 
 def _sweep_chip_lora(study: Study, task: str) -> None:

@@ -22,7 +22,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +42,13 @@ from analora.sweep.results import DEFAULT_TIMES_S
 @dataclass(frozen=True)
 class SweepConfig:
     """The grid: ``chips`` chip seeds from ``first_chip_seed`` on, times in
-    seconds after programming, and the read index of every read."""
+    seconds after programming, and the read index of every read (None: 0, or
+    :data:`BOUND_READ_INDEX` for an adapter bound to its chip)."""
 
     chips: int = 10
     times_s: tuple[float, ...] = DEFAULT_TIMES_S
     first_chip_seed: int = 1000
-    read_index: int = 0
+    read_index: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.chips, bool) or not isinstance(self.chips, int) or self.chips < 1:
@@ -61,7 +62,7 @@ class SweepConfig:
         if len(set(times)) != len(times):
             raise SweepError("--times lists an age twice: give each age once")
         object.__setattr__(self, "times_s", tuple(sorted(times)))
-        if self.first_chip_seed < 0 or self.read_index < 0:
+        if self.first_chip_seed < 0 or (self.read_index is not None and self.read_index < 0):
             raise SweepError("--first-chip-seed and --read-index must be integers >= 0")
 
     @property
@@ -271,6 +272,24 @@ def _adapter_deployment(
     return Deployed(model=model, analog=base, bound_chip=bound, adapter_meta=meta, **common)
 
 
+BOUND_READ_INDEX = 1
+"""The read index a sweep of a chip-bound adapter (``chip-lora``) defaults
+to. It trained against read 0 of its chip, so a sweep at its training age
+with index 0 would repeat the very read noise it was fitted to; index 1
+reads the same programmed devices (programming noise, drift) with fresh
+read noise."""
+
+
+def default_read_index(run_dir: Path) -> int:
+    """0, or :data:`BOUND_READ_INDEX` if the run's adapter is bound to a chip."""
+    from analora.adapters import read_adapter_meta
+
+    adapter = run_dir / "adapter"
+    if adapter.is_dir() and read_adapter_meta(adapter).get("chip_fingerprint"):
+        return BOUND_READ_INDEX
+    return 0
+
+
 def _settings(run_dir: Path, config: SweepConfig, max_eval_examples: int | None) -> dict:
     return {
         "format": "analora-sweep/1",
@@ -326,6 +345,8 @@ def _sweep_locked(
 ) -> dict[str, Any]:
     config = config or SweepConfig()
     run, out = Path(run_dir), Path(out_dir)
+    read_index = default_read_index(run) if config.read_index is None else config.read_index
+    config = replace(config, read_index=read_index)
     settings = _settings(run, config, max_eval_examples)
     started = time.perf_counter()
     deployed = load_deployment(run, data_dir, max_eval_examples).to(device)
@@ -344,7 +365,7 @@ def _sweep_locked(
     grid = Grid(
         seeds=seeds,
         times_s=list(config.times_s),
-        read_index=config.read_index,
+        read_index=read_index,
         reference=deployed.digital_reference,
         chip=deployed.chip,
         evaluate=lambda: deployed.evaluate(deployed.model),
@@ -360,7 +381,7 @@ def _sweep_locked(
         cells=state.sorted_cells(),
         times_s=list(config.times_s) if seeds else [],
         chip_seeds=seeds,
-        read_index=config.read_index,
+        read_index=read_index,
         chip_ids=state.chip_ids,
         model_fingerprint=_model_fingerprint(deployed),
         configs={

@@ -18,7 +18,9 @@ class SweepSpec:
     chips: int = 10
     times_s: tuple[float, ...] = DEFAULT_TIMES_S
     first_chip_seed: int = 1000
-    read_index: int = 0
+    read_index: int | None = None
+    """None: 0, or 1 for an adapter bound to its chip (``chip-lora``), which
+    trained on read 0 (:data:`analora.sweep.runner.BOUND_READ_INDEX`)."""
     max_eval_examples: int | None = None
 
     @property
