@@ -11,7 +11,6 @@ import datetime
 import json
 import os
 import platform
-import resource
 import sys
 import time
 from collections.abc import Callable
@@ -34,12 +33,11 @@ def _status(field: str) -> float | None:
 
 
 def peak_mib() -> float:
-    """Peak resident memory of this process so far (MiB): VmHWM, which unlike
-    ``ru_maxrss`` is not inherited from the parent across fork and exec."""
-    hwm = _status("VmHWM")
-    if hwm is not None:
-        return hwm
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+    """Peak resident memory of this process so far (MiB): the library's
+    :func:`analora.provenance.peak_rss_mib` (VmHWM)."""
+    from analora.provenance import peak_rss_mib
+
+    return peak_rss_mib()
 
 
 def rss_mib() -> float:

@@ -1,5 +1,6 @@
-"""Where a result came from: package versions and the source revision
-(content fingerprints of files: :func:`analora.files.fingerprint_path`).
+"""Where a result came from: package versions, the source revision (content
+fingerprints of files: :func:`analora.files.fingerprint_path`) and the
+process's peak memory.
 
 Imports nothing of analora but its errors, so every layer may use it.
 """
@@ -40,3 +41,18 @@ def _git(where: Path, *args: str) -> str:
         ["git", "-C", str(where), *args], capture_output=True, text=True, timeout=10, check=True
     )
     return done.stdout.strip()
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far (MiB): VmHWM, which unlike
+    ``ru_maxrss`` is not inherited from the parent across fork and exec;
+    ``ru_maxrss`` where /proc is missing."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux

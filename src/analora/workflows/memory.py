@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from analora.errors import AnaloraError
+from analora.provenance import peak_rss_mib
 from analora.workflows.train import RunSpec
 
 MEMORY_FORMAT = "analora-memory/1"
@@ -105,19 +106,6 @@ def training_memory(
     return MemoryMeasurement(**record)
 
 
-def _peak_rss_mib() -> float:
-    """VmHWM of this process (MiB); ``ru_maxrss`` where /proc is missing."""
-    try:
-        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
-
-
 def _measure_here(request: dict[str, Any]) -> dict[str, Any]:
     """The child's side: load, read, train, read (call in a fresh process)."""
     import torch
@@ -135,13 +123,13 @@ def _measure_here(request: dict[str, Any]) -> dict[str, Any]:
             torch.cuda.reset_peak_memory_stats(device)
             loaded = torch.cuda.memory_allocated(device) / 2**20
         else:
-            loaded = _peak_rss_mib()
+            loaded = peak_rss_mib()
         result = run_method(prepared.job)
         if cuda:
             torch.cuda.synchronize(device)
             peak = torch.cuda.max_memory_allocated(device) / 2**20
         else:
-            peak = _peak_rss_mib()
+            peak = peak_rss_mib()
         trainable = sum(_trainable(result.model, prepared.job.spec).values())
     steps = result.train.steps if result.train is not None else 0
     if steps != request["steps"]:
