@@ -62,7 +62,8 @@ def test_the_demo_compares_what_each_method_loses_on_the_same_chip() -> None:
     direct = _results({0.0: [80.0, 80.0, 80.0], ten_years: [76.0, 77.0, 75.0]})
     line = drift_line(ahwa_lora, direct)
     assert "ahwa-lora changes by -1.00 points and direct by -4.00" in line
-    assert "ahwa-lora loses +3.00 points less, paired over 3 chips" in line
+    assert "ahwa-lora loses 3.00 points less, paired over 3 chips" in line
+    assert "loses 3.00 points more" in drift_line(direct, ahwa_lora)
     assert "a difference this demo can show" in line
     # Chip-to-chip noise as large as the effect: the demo says it cannot tell.
     noisy = _results({0.0: [80.0, 80.0, 80.0], ten_years: [70.0, 80.0, 80.0]})

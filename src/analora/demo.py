@@ -140,9 +140,10 @@ def drift_line(ahwa_lora: dict[str, Any], direct: dict[str, Any]) -> str:
     if half is None:
         return f"{lost}; the difference is {mean:+.2f} points (one chip: no interval)."
     lo, hi = mean - half, mean + half
+    less = f"{mean:.2f} points less" if mean >= 0 else f"{-mean:.2f} points more"
     return (
-        f"{lost}; ahwa-lora loses {mean:+.2f} points less, paired over {len(chips)} chips "
-        f"(95 % interval {lo:+.2f} to {hi:+.2f}); {_trust(lo, hi)}."
+        f"{lost}; ahwa-lora loses {less}, paired over {len(chips)} chips (95 % interval of "
+        f"the difference {lo:+.2f} to {hi:+.2f}); {_trust(lo, hi)}."
     )
 
 
