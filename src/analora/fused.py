@@ -172,12 +172,50 @@ def load() -> ctypes.CDLL | None:
             if not path.exists():
                 log.info("compiling the fused analog kernels into %s", path)
                 _build(cxx, path)
+            before = _openmp_runtimes()
             _lib = _bind(ctypes.CDLL(str(path)))
+            _check_openmp(_lib, before)
         except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
             log.warning("fused analog kernels unavailable (%s): using the torch path", exc)
             _lib = None
         _tried = True
     return _lib
+
+
+_openmp = False
+
+
+def _openmp_runtimes() -> set[str]:
+    """The OpenMP runtime libraries mapped into this process."""
+    try:
+        maps = Path("/proc/self/maps").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return set()
+    names = ("libgomp", "libiomp", "libomp")
+    return {
+        line.split()[-1]
+        for line in maps.splitlines()
+        if any(n in line.rsplit("/", 1)[-1] for n in names)
+    }
+
+
+def _check_openmp(lib: ctypes.CDLL, before: set[str]) -> None:
+    """Split rows on OpenMP only if loading the library mapped no OpenMP
+    runtime of its own, i.e. it shares the one torch loaded (``before``: the
+    runtimes mapped before it). A torch that bundles its OpenMP under another
+    soname would leave the kernels a second runtime with threads of its own;
+    then the Python thread pool splits the rows instead (logged once). Other
+    packages' runtimes (aihwkit bundles its own libgomp) do not matter."""
+    global _openmp
+    _openmp = bool(lib.analora_openmp())
+    added = _openmp_runtimes() - before
+    if _openmp and added:
+        log.info(
+            "the fused kernels loaded an OpenMP runtime of their own (%s), not torch's: "
+            "they split rows on a thread pool",
+            ", ".join(sorted(added)),
+        )
+        _openmp = False
 
 
 def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
@@ -209,9 +247,9 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
 
 def reset() -> None:
     """Forget the loaded library (tests: rebuild, or retry after a change)."""
-    global _lib, _tried
+    global _lib, _tried, _openmp
     with _lock:
-        _lib, _tried = None, False
+        _lib, _tried, _openmp = None, False, False
 
 
 def _split(n: int) -> list[tuple[int, int]]:
@@ -228,7 +266,7 @@ def _run(lib: ctypes.CDLL, name: str, args: tuple[object, ...], n: int) -> int:
     ranges = _split(n)
     if len(ranges) == 1:
         return int(getattr(lib, name)(*args, 0, n) or 0)
-    if lib.analora_openmp():
+    if _openmp:
         return int(getattr(lib, f"{name}_rows")(*args, n, len(ranges)))
     fn = getattr(lib, name)
     key = (os.getpid(), len(ranges))

@@ -139,8 +139,8 @@ def test_openmp_threads_and_the_thread_pool_give_the_same_bits(monkeypatch) -> N
 
     lib = fused.load()
     assert lib is not None
-    if not lib.analora_openmp():
-        pytest.skip("the kernels were built without OpenMP")
+    if not fused._openmp:
+        pytest.skip("the kernels do not split on OpenMP here")
     layer, x = _layer(8)
     device = PCMDevice(load_hardware("paper-pcm").device)
     w = layer.tile_weight.detach()
@@ -150,7 +150,7 @@ def test_openmp_threads_and_the_thread_pool_give_the_same_bits(monkeypatch) -> N
         torch.set_num_threads(2)
         for openmp in (True, False):
             if not openmp:
-                monkeypatch.setattr(lib, "analora_openmp", lambda: 0)
+                monkeypatch.setattr(fused, "_openmp", False)
             layer.generator = seeds.generator("split")
             st = device.program(w, layer.geometry.tile_max(w), seeds.generator("p"), [])
             with torch.no_grad():
@@ -158,6 +158,24 @@ def test_openmp_threads_and_the_thread_pool_give_the_same_bits(monkeypatch) -> N
     finally:
         torch.set_num_threads(threads)
     assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
+
+
+@needs_kernels
+def test_kernels_on_an_openmp_runtime_of_their_own_use_the_pool(monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    lib = fused.load()
+    assert lib is not None
+    if not lib.analora_openmp():
+        pytest.skip("the kernels were built without OpenMP")
+    torchs, others = "/torch/lib/libgomp.so.1", "/site-packages/aihwkit.libs/libgomp-e9.so.1"
+    # Loading the kernels mapped a runtime that was not there before: not torch's.
+    monkeypatch.setattr(fused, "_openmp_runtimes", lambda: {torchs, "/usr/lib/libgomp.so.1"})
+    with caplog.at_level(logging.INFO, logger="analora.fused"):
+        fused._check_openmp(lib, before={torchs})
+    assert fused._openmp is False and "OpenMP runtime of their own" in caplog.text
+    # Another package's runtime, loaded before, is no reason to leave OpenMP.
+    monkeypatch.setattr(fused, "_openmp_runtimes", lambda: {torchs, others})
+    fused._check_openmp(lib, before={torchs, others})
+    assert fused._openmp is True
 
 
 def test_without_openmp_the_kernels_build_and_split_on_a_thread_pool(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -169,7 +187,7 @@ def test_without_openmp_the_kernels_build_and_split_on_a_thread_pool(monkeypatch
     threads = torch.get_num_threads()
     try:
         lib = fused.load()
-        assert lib is not None and lib.analora_openmp() == 0
+        assert lib is not None and lib.analora_openmp() == 0 and not fused._openmp
         torch.set_num_threads(2)
         layer, x = _layer(8, out=64, inp=300)
         with torch.no_grad():
