@@ -135,6 +135,20 @@ void normals(float* __restrict z, int64_t n, uint32_t row, uint32_t tile, uint64
   }
 }
 
+// ADC codes of one tile output row (before clamping): q[k] = src[k] gain +
+// noise z[k], rounded when the ADC quantises; k < n. One definition for the
+// MVM epilogue and the drift-compensation read-out.
+inline void adc_codes(float* __restrict q, const float* __restrict src, int64_t n, float gain,
+                      float noise, const float* __restrict z, int round_adc) {
+  if (noise > 0.0f) {
+    for (int64_t k = 0; k < n; ++k) q[k] = src[k] * gain + noise * z[k];
+  } else {
+    for (int64_t k = 0; k < n; ++k) q[k] = src[k] * gain;
+  }
+  if (round_adc)
+    for (int64_t k = 0; k < n; ++k) q[k] = std::nearbyint(q[k]);
+}
+
 // f(r0, r1) over rows [0, n) in contiguous ranges, on `threads` OpenMP
 // threads when the library was built with OpenMP. At run time the OpenMP
 // runtime is the one torch already loaded (same soname), so these are
@@ -212,14 +226,9 @@ int64_t analora_epilogue(float* acc, int64_t n_in, int64_t N, int64_t out, float
     for (int64_t i = 0; i < n_in; ++i) {
       const float* a = acc + (i * N + n) * out;
       float* qi = q.data() + i * out;
-      if (noise > 0.0f) {
+      if (noise > 0.0f)
         normals(z.data(), padded, (uint32_t)n, (uint32_t)i, seed, words.data());
-        for (int64_t o = 0; o < out; ++o) qi[o] = a[o] * gain + noise * z[o];
-      } else {
-        for (int64_t o = 0; o < out; ++o) qi[o] = a[o] * gain;
-      }
-      if (round_adc)
-        for (int64_t o = 0; o < out; ++o) qi[o] = std::nearbyint(qi[o]);
+      adc_codes(qi, a, out, gain, noise, z.data(), round_adc);
       if (bound > 0.0f) {
         float mx = 0.0f;
         for (int64_t o = 0; o < out; ++o) mx = std::fmax(mx, std::fabs(qi[o]));
@@ -369,14 +378,9 @@ int64_t analora_identity_readout(const float* w, int64_t n_in, int64_t out, int6
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t i = r / out, o = r % out, n = c_in[i];
     const float* wr = w + (i * out + o) * c;
-    if (noise > 0.0f) {
+    if (noise > 0.0f)
       normals(z.data(), padded, (uint32_t)o, (uint32_t)i, seed, words.data());
-      for (int64_t k = 0; k < n; ++k) q[k] = wr[k] * k_gain + noise * z[k];
-    } else {
-      for (int64_t k = 0; k < n; ++k) q[k] = wr[k] * k_gain;
-    }
-    if (round_adc)
-      for (int64_t k = 0; k < n; ++k) q[k] = std::nearbyint(q[k]);
+    adc_codes(q.data(), wr, n, k_gain, noise, z.data(), round_adc);
     float total = 0.0f;
     if (bound > 0.0f) {
       float mx = 0.0f;
