@@ -171,6 +171,31 @@ def test_reproduce_from_scratch_at_ci_size(tmp_path, capsys) -> None:  # type: i
     assert main([*argv, "--results-dir", str(results)]) == 0
     assert "resuming" not in capsys.readouterr().out
     assert (out / "timings.json").read_text() == timings
+    # With the study folder gone, the report rebuilds the same files from the
+    # inputs it archived beside them, and RESULTS.md from the results alone.
+    archive = results / "inputs"
+    kept = json.loads((archive / "archive.json").read_text())
+    assert kept["format"] == "analora-study-inputs/1"
+    assert "sweeps/sst2/direct/results.json" in kept["files"]
+    assert not list(archive.rglob("*.safetensors"))  # records, not checkpoints
+    names = ("tables.md", "summary.json", "analyses.json", "intro.md")
+    before = {n: (results / n).read_text() for n in names}
+    out.rename(tmp_path / "gone")
+    rebuild = ["study", "reproduce", "--out", str(archive), "--stage", "report"]
+    assert main([*rebuild, "--results-dir", str(results)]) == 0
+    assert {n: (results / n).read_text() for n in names} == before
+    assert f"analora study reproduce --out {archive} --stage report" in before["intro.md"]
+    assert "--chips" not in before["intro.md"].split("--out " + str(archive))[1].split("\n")[0]
+    assert json.loads((archive / "archive.json").read_text()) == kept  # never rewritten
+    md.unlink()
+    remade = ["study", "results-md", "--results-dir", str(results), "--results-md", str(md)]
+    assert main(remade) == 0
+    rebuilt = md.read_text()
+    assert rebuilt.startswith(before["intro.md"]) and "## The paper's claims, tested" in rebuilt
+    capsys.readouterr()
+    assert main([*rebuild, "--stage", "train"]) == 2  # an archive is never trained into
+    err = capsys.readouterr().err.strip()
+    assert "only --stage report runs on it" in err and "\n" not in err, err
 
 
 @pytest.mark.parametrize(

@@ -76,6 +76,18 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_results_md(args: argparse.Namespace) -> int:
+    """Rebuild RESULTS.md from a results folder the report stage wrote (its
+    tables, figures, intro and the studies kept beside it), without the runs."""
+    from pathlib import Path
+
+    from analora.studies.analysis import rebuild_results_md
+
+    rebuild_results_md(Path(args.results_dir), Path(args.results_md))
+    print(f"wrote {args.results_md}")
+    return 0
+
+
 def _common(p: Any, out: str) -> None:
     p.add_argument("--data-dir", default=None, help="GLUE folder (else ANALORA_DATA_DIR or Hub)")
     p.add_argument("--out", default=out)
@@ -151,6 +163,11 @@ def register(sub: Any) -> None:
     )
     _common(p, "runs/reproduce")
     p.set_defaults(func=cmd_reproduce)
+
+    p = verbs.add_parser("results-md", help=cmd_results_md.__doc__)
+    p.add_argument("--results-dir", default="docs/results", help="default: docs/results")
+    p.add_argument("--results-md", default="RESULTS.md", help="default: RESULTS.md")
+    p.set_defaults(func=cmd_results_md)
 
     p = verbs.add_parser("refresh", help=cmd_refresh.__doc__)
     p.add_argument("--adapter", default=None, help="the single ahwa-lora run (else trained)")

@@ -742,6 +742,70 @@ def _memory_claim(memory: dict[str, Any] | None) -> dict[str, str]:
     }
 
 
+INTRO_FILE = "intro.md"
+"""RESULTS.md's opening, kept in the results folder by the report stage so
+that RESULTS.md can be rebuilt from that folder alone."""
+INPUTS_DIR = "inputs"
+ARCHIVE_FILE = "archive.json"
+ARCHIVE_FORMAT = "analora-study-inputs/1"
+INPUT_PATTERNS = (
+    "study.json",
+    "timings.json",
+    "memory.json",
+    "readapt/readapt.json",
+    "sweeps/**/results.json",
+    "train/*/*/deployment.json",
+    "train/*/digital-lora/train_log.json",
+    "train/*/digital-lora/run.json",
+)
+"""Every file of a study folder that the report reads: JSON records of a few
+kilobytes each, where the folder itself holds gigabytes of checkpoints."""
+
+
+def is_archive(out: Path) -> bool:
+    """Whether ``out`` is a copy of a study's report inputs (:func:`archive_inputs`)."""
+    return (out / ARCHIVE_FILE).is_file()
+
+
+def archive_inputs(out: Path, dest: Path) -> list[str]:
+    """Copy the files of the study in ``out`` that the report reads
+    (:data:`INPUT_PATTERNS`) into ``dest``, replacing it whole, so that the
+    report and RESULTS.md can be rebuilt from the repository when the study
+    folder is gone (``--out dest --stage report``). Returns the relative
+    paths copied."""
+    from analora.files import atomic_directory
+
+    found = sorted({p for pattern in INPUT_PATTERNS for p in out.glob(pattern) if p.is_file()})
+    names = [str(p.relative_to(out)) for p in found]
+    with atomic_directory(dest) as tmp:
+        for path, name in zip(found, names, strict=True):
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / name).write_bytes(path.read_bytes())
+        atomic_write_json(tmp / ARCHIVE_FILE, {"format": ARCHIVE_FORMAT, "files": names})
+    return names
+
+
+def rebuild_results_md(results_dir: Path, path: Path) -> None:
+    """RESULTS.md from a results folder alone: its ``summary.json``,
+    ``analyses.json``, ``tables.md``, plots, :data:`INTRO_FILE` and the
+    studies kept beside it (after adding one, this refreshes the links)."""
+    needed = ("summary.json", "analyses.json", "tables.md", INTRO_FILE)
+    missing = [n for n in needed if not (results_dir / n).is_file()]
+    if missing:
+        from analora.errors import AnaloraError
+
+        raise AnaloraError(
+            f"{results_dir} has no {missing[0]}: point --results-dir at a folder the study's "
+            "report stage wrote (analora study reproduce --stage report)"
+        )
+    report = {
+        "summary": json.loads((results_dir / "summary.json").read_text(encoding="utf-8")),
+        "analyses": json.loads((results_dir / "analyses.json").read_text(encoding="utf-8")),
+    }
+    intro = (results_dir / INTRO_FILE).read_text(encoding="utf-8")
+    write_results_md(report, results_dir, path, intro)
+
+
 def write_results_md(report: dict[str, Any], results_dir: Path, path: Path, intro: str) -> None:
     """RESULTS.md: ``intro`` (what was run, on what, how long), the claims
     with their numbers and verdicts, then the tables (``tables.md``)."""

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -158,12 +158,23 @@ def run_reproduce(
         raise AnaloraError(
             f"--memory-task {sizes.memory_task!r} is not a task: use {', '.join(KNOWN)}"
         )
+    from analora.studies.analysis import is_archive
     from analora.workflows.runtime import pick_device
 
-    study = Study(Path(out_dir), sizes, data_dir(data_dir_), pick_device(device))
-    _check_data(study)
-    study.out.mkdir(parents=True, exist_ok=True)
-    _record_invocation(study, stages)
+    archived = is_archive(Path(out_dir))
+    if archived and tuple(stages) != ("report",):
+        raise AnaloraError(
+            f"{out_dir} holds a study's archived report inputs: only --stage report runs on it "
+            "(point --out at the study's own folder to train or sweep)"
+        )
+    if archived:  # the sizes the study ran with, not the report command's defaults
+        sizes = _recorded_sizes(Path(out_dir)) or sizes
+    data = data_dir_ if archived else data_dir(data_dir_)  # a report reads no data
+    study = Study(Path(out_dir), sizes, data, pick_device(device))
+    if not archived:
+        _check_data(study)
+        study.out.mkdir(parents=True, exist_ok=True)
+        _record_invocation(study, stages)
     for task in sizes.tasks:  # task by task, so each finished task is a result
         for stage, step in (("train", train_task), ("sweep", sweep_task)):
             if stage in stages:
@@ -181,14 +192,23 @@ def run_reproduce(
             run(study)
     target = Path(results_dir) if results_dir else study.out / "results"
     if "report" in stages:
-        from analora.studies.analysis import write_report
+        from analora.files import atomic_write_text
+        from analora.studies.analysis import (
+            INPUTS_DIR,
+            INTRO_FILE,
+            archive_inputs,
+            rebuild_results_md,
+            write_report,
+        )
 
         say("== stage report")
-        report = write_report(study.out, target)
+        write_report(study.out, target)
+        if not archived:
+            archive_inputs(study.out, target / INPUTS_DIR)
+        md = Path(results_md) if results_md is not None else None
+        atomic_write_text(target / INTRO_FILE, intro(study, target, md) + "\n")
         if results_md is not None:
-            from analora.studies.analysis import write_results_md
-
-            write_results_md(report, target, Path(results_md), intro(study))
+            rebuild_results_md(target, Path(results_md))
     return target
 
 
@@ -206,9 +226,10 @@ def _record_invocation(study: Study, stages: tuple[str, ...]) -> None:
     update_json(study.out / "study.json", change)
 
 
-def intro(study: Study) -> str:
+def intro(study: Study, results_dir: Path | None = None, results_md: Path | None = None) -> str:
     """RESULTS.md's opening, from the study directory: which methods ran on
-    which task, the commands that ran them, and how long training took."""
+    which task, the commands that ran them, and how long training took (and,
+    given ``results_dir``, how to rebuild the results from its archived inputs)."""
     s = study.sizes
     path = study.out / "timings.json"
     timings = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
@@ -245,6 +266,7 @@ def intro(study: Study) -> str:
             "",
             *[f"    {c}" for c in commands],
             "",
+            *_rebuild_note(study, results_dir, results_md),
             "What this can and cannot show: MiniLM is a 6-layer sentence encoder, not the "
             "paper's MobileBERT, and GLUE dev scores are not the paper's SQuAD F1 headline, "
             "so the comparisons are about direction and significance, not the paper's sizes. "
@@ -254,6 +276,44 @@ def intro(study: Study) -> str:
             "difference lies on the claimed side, 'inconclusive' when it straddles.",
         ]
     )
+
+
+def _recorded_sizes(out: Path) -> ReproduceSizes | None:
+    """The sizes ``study.json`` in ``out`` recorded (its latest run's)."""
+    path = out / "study.json"
+    if not path.is_file():
+        return None
+    raw = json.loads(path.read_text(encoding="utf-8")).get("sizes") or {}
+    known = {f.name for f in fields(ReproduceSizes)}
+    values: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known
+    }
+    return ReproduceSizes(**values)
+
+
+def _rebuild_note(study: Study, results_dir: Path | None, results_md: Path | None) -> list[str]:
+    """How to rebuild the results without the study folder: the report stage
+    run on the inputs it archived beside them."""
+    if results_dir is None:
+        return []
+    from analora.studies.analysis import INPUTS_DIR
+
+    def shown(p: Path) -> str:
+        p = p.resolve()
+        return str(p.relative_to(Path.cwd())) if p.is_relative_to(Path.cwd()) else str(p)
+
+    inputs = study.out if study.out.resolve() == (results_dir / INPUTS_DIR).resolve() else None
+    where = shown(inputs or results_dir / INPUTS_DIR)
+    md = f" --results-md {shown(results_md)}" if results_md is not None else ""
+    return [
+        f"`{where}/` keeps every file of the study folder that the report reads (the "
+        "sweeps' `results.json`, the training logs and timings; not the checkpoints), so "
+        "these results and this file are rebuilt without the study's runs by:",
+        "",
+        f"    analora study reproduce --out {where} --stage report --results-dir "
+        f"{shown(results_dir)}{md}",
+        "",
+    ]
 
 
 def _revisions_note(out: Path) -> str:
