@@ -51,16 +51,17 @@ def _args(model: Path, out: Path) -> list[str]:
     ]
 
 
-def test_two_processes_train_the_same_adapter_as_one(tiny_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def _launcher() -> str:
     pytest.importorskip("accelerate")
     if not (DATA / "glue" / "SST-2").is_dir():
         pytest.skip(f"SST-2 not found under {DATA}")
     launcher = shutil.which("accelerate", path=str(Path(sys.executable).parent))
     if launcher is None:
         pytest.skip("the accelerate launcher is not installed beside this Python")
-    from safetensors.torch import load_file
+    return launcher
 
-    assert main(_args(tiny_dir, tmp_path / "one")) == 0
+
+def _launch(launcher: str, args: list[str]) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     cmd = [
         launcher,
@@ -79,11 +80,46 @@ def test_two_processes_train_the_same_adapter_as_one(tiny_dir, tmp_path) -> None
         "no",
         "-m",
         "analora.cli",
-        *_args(tiny_dir, tmp_path / "two"),
+        *args,
     ]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_two_processes_sweep_the_chips_of_one(tiny_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
     import json
 
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    launcher = _launcher()
+    run = tmp_path / "run"
+    assert main(_args(tiny_dir, run)) == 0
+    sweep = ["sweep", "--deployment", str(run), "--chips", "3", "--times", "0", "1y"]
+    sweep += ["--data-dir", str(DATA), "--max-eval-examples", "16"]
+    assert main([*sweep, "--out", str(tmp_path / "one")]) == 0
+    done = _launch(launcher, [*sweep, "--out", str(tmp_path / "two")])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("results:") == 1  # the main process reports
+    one = json.loads((tmp_path / "one" / "results.json").read_text())
+    two = json.loads((tmp_path / "two" / "results.json").read_text())
+    assert two["chip_ids"] == one["chip_ids"] and len(one["chip_ids"]) == 3
+    assert two["digital"] == one["digital"]
+    assert [(c["chip_seed"], c["t_s"]) for c in two["cells"]] == [
+        (c["chip_seed"], c["t_s"]) for c in one["cells"]
+    ]
+    for a, b in zip(one["cells"], two["cells"], strict=True):
+        assert a["metrics"] == pytest.approx(b["metrics"], abs=1e-6), (a, b)
+    cells = json.loads((tmp_path / "two" / "cells.json").read_text())
+    reads = cells["timings"]["program_s"]
+    assert set(reads) == {"1000", "1001", "1002"}  # both processes' chips merged
+    assert not list((tmp_path / "two").glob("cells.part*"))
+
+
+def test_two_processes_train_the_same_adapter_as_one(tiny_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    launcher = _launcher()
+    from safetensors.torch import load_file
+
+    assert main(_args(tiny_dir, tmp_path / "one")) == 0
+    import json
+
+    done = _launch(launcher, _args(tiny_dir, tmp_path / "two"))
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("adapter saved to") == 1  # the main process reports
     log = json.loads((tmp_path / "two" / "train_log.json").read_text())

@@ -29,10 +29,12 @@ from analora.sweep.engine import (
     GridState,
     Progress,
     Results,
+    Shard,
     SweepError,
-    open_sweep,
+    open_shared,
     run_grid,
 )
+from analora.sweep.results import read_results
 from analora.sweep.runner import SweepConfig
 from analora.training.batching import trim_padding
 
@@ -142,17 +144,24 @@ def sweep_bank(
     batch_size: int = 64,
     progress: Progress | None = None,
     device: str = "cpu",
+    shard: Shard | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Sweep every adapter of a bank on the same chips in mixed-task batches
     on ``device`` (a torch device name, checked by the caller); write one
     results file per task; return them by adapter name. (Cells are
-    reproducible per device, as a plain sweep's.)"""
+    reproducible per device, as a plain sweep's.) With a ``shard``, this
+    process reads its share of the chips and the main process writes."""
+    import contextlib
+
     from analora.files import output_lock
 
-    with output_lock(out_dir, "analora bank sweep", beside=True):
+    main = shard is None or shard.is_main
+    lock = output_lock(out_dir, "analora bank sweep", beside=True) if main else None
+    with lock or contextlib.nullcontext():
         return _sweep_bank_locked(
-            bank_dir, out_dir, config, data_dir, max_eval_examples, batch_size, progress, device
-        )
+            bank_dir, out_dir, config, data_dir, max_eval_examples, batch_size, progress, device,
+            shard,
+        )  # fmt: skip
 
 
 def _sweep_bank_locked(
@@ -164,6 +173,7 @@ def _sweep_bank_locked(
     batch_size: int,
     progress: Progress | None,
     device: str,
+    shard: Shard | None = None,
 ) -> dict[str, dict[str, Any]]:
     config = config or SweepConfig()
     read_index = 0 if config.read_index is None else config.read_index  # banks are not chip-bound
@@ -184,7 +194,7 @@ def _sweep_bank_locked(
     bank, _ = load_bank(d, chip_seed=seeds[0])
     bank.to(device)
     try:
-        open_sweep(out, settings, what="a bank sweep")
+        open_shared(out, settings, what="a bank sweep", shard=shard)
     except SweepError as exc:
         raise BankError(str(exc)) from None
     grid = Grid(
@@ -196,8 +206,14 @@ def _sweep_bank_locked(
         evaluate=lambda: evaluate_mixed(bank, data, batch_size),
         summary=lambda m: ("tasks", None),
     )
-    state = run_grid(out, grid, progress)
-    return _write_bank_results(bank, record, state, settings, config, seeds, out, started)
+    state = run_grid(out, grid, progress, shard)
+    if shard is not None and not shard.is_main:
+        shard.barrier()  # the main process writes the results
+        return {name: read_results(out / name) for name in record["adapters"]}
+    results = _write_bank_results(bank, record, state, settings, config, seeds, out, started)
+    if shard is not None:
+        shard.barrier()
+    return results
 
 
 def _use_chip(bank: Any, seed: int) -> Any:

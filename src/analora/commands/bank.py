@@ -76,8 +76,10 @@ def cmd_bank_sweep(args: argparse.Namespace) -> int:
     from analora.sweep.report import markdown_table
     from analora.sweep.results import parse_ages
     from analora.sweep.runner import SweepConfig
-    from analora.workflows.runtime import pick_device
+    from analora.workflows.runtime import pick_device, process_shard
 
+    shard, device = process_shard(pick_device(args.device))  # several under accelerate launch
+    main = shard is None or shard.is_main
     config = SweepConfig(
         chips=args.chips,
         times_s=parse_ages(args.times),
@@ -92,10 +94,13 @@ def cmd_bank_sweep(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         max_eval_examples=args.max_eval_examples,
         batch_size=args.batch_size,
-        progress=progress,
-        device=pick_device(args.device),
+        progress=progress if main else None,
+        device=device,
+        shard=shard,
     )
     bar.close()
+    if not main:  # the main process reports
+        return 0
     for name, res in results.items():
         print(f"{name} ({res['task']}), {res['primary_metric']}:")
         print(markdown_table([res], res["primary_metric"]))

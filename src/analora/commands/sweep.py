@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         spec, args.out, data_dir=args.data_dir, progress=progress, device=args.device
     )
     bar.close()
+    if int(os.environ.get("RANK", "0")) != 0:  # under accelerate launch the main process reports
+        return 0
     metric = results["primary_metric"]
     print(f"{results['method']} on {results['task']} ({results['eval_split']}), {metric}:")
     print(markdown_table([results], metric))

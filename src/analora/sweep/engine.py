@@ -35,8 +35,55 @@ from analora.sweep.results import (
 SETTINGS_FILE = "sweep.json"
 CELLS_FILE = "cells.json"
 
+PART_FILE = "cells.part{rank}.json"
+"""One process's finished cells while several sweep a grid together."""
+
 Progress = Callable[[dict[str, Any]], None]
 """Called after each cell with done, total, t_s, chip_seed, metric, value, eta_s."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This process's share of a grid that ``world`` processes sweep together
+    (``accelerate launch``): the chips ``rank``, ``rank + world``, ... of the
+    grid's seed list. ``barrier()`` waits for every process; ``share(obj)``
+    returns the main process's ``obj`` in every process. The main process
+    alone writes ``sweep.json``, ``cells.json`` and the results; the others
+    write their cells to their own part file, which the main process merges.
+    A chip is rebuilt bit-identically from its seed and every read is seeded,
+    so the cells do not depend on which process read them (on one device
+    type)."""
+
+    rank: int
+    world: int
+    barrier: Callable[[], None]
+    share: Callable[[Any], Any]
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def open_shared(
+    out: Path, settings: dict[str, Any], what: str = "a sweep", shard: Shard | None = None
+) -> dict | None:
+    """:func:`open_sweep` in the main process; every process gets its outcome
+    (an error is raised in each, so none waits at a barrier for the others)."""
+    if shard is None:
+        return open_sweep(out, settings, what)
+    outcome: tuple[str, str | None] = ("run", None)
+    error: AnaloraError | None = None
+    if shard.is_main:
+        try:
+            outcome = ("finished", None) if open_sweep(out, settings, what) else ("run", None)
+        except AnaloraError as exc:
+            outcome, error = ("error", str(exc)), exc
+    outcome = shard.share(outcome)
+    if error is not None:
+        raise error
+    if outcome[0] == "error":
+        raise SweepError(str(outcome[1]))
+    return read_results(out) if outcome[0] == "finished" else None
 
 
 class SweepError(AnaloraError):
@@ -170,6 +217,16 @@ class GridState:
     def sorted_cells(self) -> list[dict[str, Any]]:
         return sorted(self.cells, key=lambda c: (c["chip_seed"], c["t_s"]))
 
+    def merge(self, other: GridState) -> None:
+        """Add ``other``'s cells (those not here yet), chip ids and timings."""
+        done = {(c["chip_seed"], c["t_s"]) for c in self.cells}
+        self.cells += [c for c in other.cells if (c["chip_seed"], c["t_s"]) not in done]
+        self.chip_ids.update(other.chip_ids)
+        for key in ("cells", "program_s"):
+            self.timings.setdefault(key, {}).update(other.timings.get(key, {}))
+        if self.digital is None:
+            self.digital = other.digital
+
 
 @dataclass
 class Grid:
@@ -189,19 +246,58 @@ class Grid:
     summary: Callable[[Any], tuple[str, float | None]] = lambda m: ("", None)
 
 
-def run_grid(out: Path, grid: Grid, progress: Progress | None = None) -> GridState:
-    """Evaluate every cell of ``grid`` not yet in ``out/cells.json``."""
+def run_grid(
+    out: Path, grid: Grid, progress: Progress | None = None, shard: Shard | None = None
+) -> GridState:
+    """Evaluate every cell of ``grid`` not yet in ``out/cells.json``; with a
+    ``shard``, this process's chips only, and the main process returns the
+    merged state of all (the others their own)."""
     path = out / CELLS_FILE
-    state = GridState.load(path)
+    if shard is None:
+        state = GridState.load(path)
+        _reference(state, grid, path)
+        return _read_cells(state, path, grid.seeds, grid, progress)
+    if shard.is_main:  # a cut run's parts first, so a resume may use another world size
+        state = _merged(out, GridState.load(path))
+        _reference(state, grid, path)
+    shard.barrier()
+    done = GridState.load(path)
+    part = out / PART_FILE.format(rank=shard.rank)
+    mine = GridState(digital=done.digital, cells=list(done.cells))
+    _read_cells(mine, part, grid.seeds[shard.rank :: shard.world], grid, progress)
+    shard.barrier()
+    if not shard.is_main:
+        return mine
+    state = _merged(out, done)
+    state.save(path)
+    for leftover in out.glob(PART_FILE.format(rank="*")):
+        leftover.unlink()
+    return state
+
+
+def _merged(out: Path, state: GridState) -> GridState:
+    for part in sorted(out.glob(PART_FILE.format(rank="*"))):
+        state.merge(GridState.load(part))
+    return state
+
+
+def _reference(state: GridState, grid: Grid, path: Path) -> None:
     if state.digital is None:
         t0 = time.perf_counter()
         state.digital = grid.reference()
         state.timings["digital_s"] = time.perf_counter() - t0
-        state.save(path)
+    state.save(path)
+
+
+def _read_cells(
+    state: GridState, path: Path, seeds: list[int], grid: Grid, progress: Progress | None
+) -> GridState:
+    """Read ``seeds`` at every age not in ``state``, saving ``state`` to
+    ``path`` after each cell."""
     done = {(c["chip_seed"], c["t_s"]) for c in state.cells}
-    total = len(grid.seeds) * len(grid.times_s)
+    total = len(seeds) * len(grid.times_s)
     start, this_run = time.perf_counter(), 0
-    for seed in grid.seeds:
+    for seed in seeds:
         todo = [t for t in grid.times_s if (seed, t) not in done]
         if not todo:
             continue
@@ -220,7 +316,7 @@ def run_grid(out: Path, grid: Grid, progress: Progress | None = None) -> GridSta
                 this_run += 1
                 if progress is not None:
                     rate = (time.perf_counter() - start) / this_run
-                    n_done = len(state.cells)
+                    n_done = sum(1 for c in state.cells if c["chip_seed"] in seeds)
                     name, value = grid.summary(metrics)
                     progress(
                         {

@@ -32,11 +32,12 @@ from analora.sweep.engine import (  # noqa: F401  (SweepError, Progress: the swe
     Grid,
     Progress,
     Results,
+    Shard,
     SweepError,
-    open_sweep,
+    open_shared,
     run_grid,
 )
-from analora.sweep.results import DEFAULT_TIMES_S
+from analora.sweep.results import DEFAULT_TIMES_S, read_results
 
 
 @dataclass(frozen=True)
@@ -321,16 +322,23 @@ def run_sweep(
     max_eval_examples: int | None = None,
     progress: Progress | None = None,
     device: str = "cpu",
+    shard: Shard | None = None,
 ) -> dict[str, Any]:
     """Sweep a deployment over ``config``'s chips and times into ``out_dir``
     on ``device``; resume a sweep with the same settings; refuse a directory
-    holding another. (Cells are reproducible per device: a sweep resumed on
-    another device mixes statistics, not bits.)"""
+    holding another. With a ``shard`` this process reads its share of the
+    chips and the main process (which alone holds the directory's lock)
+    writes the results; every process returns them. (Cells are reproducible
+    per device: a sweep resumed on another device mixes statistics, not bits.)"""
+    import contextlib
+
     from analora.files import output_lock
 
-    with output_lock(out_dir, "analora sweep", beside=True):
+    main = shard is None or shard.is_main
+    lock = output_lock(out_dir, "analora sweep", beside=True) if main else None
+    with lock or contextlib.nullcontext():
         return _sweep_locked(
-            run_dir, out_dir, config, data_dir, max_eval_examples, progress, device
+            run_dir, out_dir, config, data_dir, max_eval_examples, progress, device, shard
         )
 
 
@@ -342,6 +350,7 @@ def _sweep_locked(
     max_eval_examples: int | None,
     progress: Progress | None,
     device: str = "cpu",
+    shard: Shard | None = None,
 ) -> dict[str, Any]:
     config = config or SweepConfig()
     run, out = Path(run_dir), Path(out_dir)
@@ -357,7 +366,7 @@ def _sweep_locked(
             f"sweep it with --chips 1 --first-chip-seed {bound.seed}"
         )
     settings["inputs"] = deployed.extra["inputs"]
-    finished = open_sweep(out, settings)
+    finished = open_shared(out, settings, shard=shard)
     if finished is not None:
         return finished
     seeds = [] if deployed.kind == "digital" else config.chip_seeds
@@ -371,7 +380,10 @@ def _sweep_locked(
         evaluate=lambda: deployed.evaluate(deployed.model),
         summary=lambda m: (metric, m.get(metric)),
     )
-    state = run_grid(out, grid, progress)
+    state = run_grid(out, grid, progress, shard)
+    if shard is not None and not shard.is_main:
+        shard.barrier()  # the main process writes the results
+        return read_results(out)
     results = Results(
         method=deployed.record["method"],
         task=deployed.record["task"],
@@ -397,8 +409,10 @@ def _sweep_locked(
             },
         },
         timings={**state.timings, "this_run_s": time.perf_counter() - started},
-    )
-    return results.write(out)
+    ).write(out)
+    if shard is not None:
+        shard.barrier()
+    return results
 
 
 def _model_fingerprint(deployed: Deployed) -> str | None:

@@ -37,3 +37,23 @@ def accelerator(device: str) -> Any:
     from accelerate import Accelerator
 
     return Accelerator(cpu=device == "cpu")
+
+
+def process_shard(device: str) -> tuple[Any, str]:
+    """Under ``accelerate launch`` with more than one process: this process's
+    :class:`analora.sweep.engine.Shard` of a sweep and its device (a GPU
+    process uses its own GPU, ``cuda:LOCAL_RANK``); else ``(None, device)``."""
+    acc = accelerator(device)
+    if acc is None:
+        return None, device
+    from accelerate.utils import broadcast_object_list
+
+    from analora.sweep.engine import Shard
+
+    def share(obj: Any) -> Any:
+        box = [obj]
+        broadcast_object_list(box, from_process=0)
+        return box[0]
+
+    here = str(acc.device) if device.startswith("cuda") else device
+    return Shard(acc.process_index, acc.num_processes, acc.wait_for_everyone, share), here

@@ -42,15 +42,19 @@ def sweep_run(
     device: str = "cpu",
 ) -> dict[str, Any]:
     """Sweep ``spec`` into ``out`` on ``device`` (resuming a cut sweep of the
-    same settings) and return its ``analora-results/1`` record."""
-    from analora.workflows.runtime import pick_device
+    same settings) and return its ``analora-results/1`` record. Under
+    ``accelerate launch`` each process reads its share of the chips (on its
+    own GPU with ``cuda``) and the main process writes the results."""
+    from analora.workflows.runtime import pick_device, process_shard
 
+    shard, here = process_shard(pick_device(device))
     return run_sweep(
         spec.deployment,
         out,
         spec.config,
         data_dir=data_dir,
         max_eval_examples=spec.max_eval_examples,
-        progress=progress,
-        device=pick_device(device),
+        progress=progress if shard is None or shard.is_main else None,
+        device=here,
+        shard=shard,
     )
