@@ -338,3 +338,26 @@ def test_a_finished_run_is_reused_only_with_its_settings(tiny_dir, tmp_path) -> 
     assert train_step("sst2 digital-lora", spec, out, str(DATA)) is None  # reused
     with pytest.raises(AnaloraError, match=r"other settings \(lr, max_train_examples\)"):
         train_step("sst2 digital-lora", replace(spec, lr=0.5, max_train_examples=9), out, str(DATA))
+
+
+def test_results_md_rebuilds_from_a_results_folder_and_names_kept_studies(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from analora.errors import AnaloraError
+    from analora.studies.analysis import rebuild_results_md
+
+    results = tmp_path / "docs" / "results"
+    (results / "squad").mkdir(parents=True)
+    (results / "summary.json").write_text(json.dumps({"format": "analora-summary/1", "tasks": {}}))
+    (results / "analyses.json").write_text("{}")
+    (results / "tables.md").write_text("# Reproduction study: tables\n\nrow\n")
+    (results / "squad" / "tables.md").write_text("# kept\n")
+    (results / "squad" / "README.md").write_text("intro line\n\n# SQuAD, five chips\n")
+    md = tmp_path / "RESULTS.md"
+    with pytest.raises(AnaloraError, match=r"has no intro\.md"):
+        rebuild_results_md(results, md)
+    assert not md.exists()
+    (results / "intro.md").write_text("# Results here\n\nwhat ran\n")
+    rebuild_results_md(results, md)
+    text = md.read_text()
+    assert text.startswith("# Results here\n\nwhat ran\n\n## The paper's claims, tested")
+    assert "* [SQuAD, five chips (`squad/`)](docs/results/squad/README.md)" in text
+    assert "## Tables\n\nrow" in text

@@ -806,6 +806,16 @@ def rebuild_results_md(results_dir: Path, path: Path) -> None:
     write_results_md(report, results_dir, path, intro)
 
 
+def _title(study_dir: Path) -> str:
+    """The first heading of a kept study's README (its folder name without one)."""
+    readme = study_dir / "README.md"
+    if readme.is_file():
+        for line in readme.read_text(encoding="utf-8").splitlines():
+            if line.startswith("#"):
+                return f"{line.lstrip('#').strip()} (`{study_dir.name}/`)"
+    return study_dir.name
+
+
 def write_results_md(report: dict[str, Any], results_dir: Path, path: Path, intro: str) -> None:
     """RESULTS.md: ``intro`` (what was run, on what, how long), the claims
     with their numbers and verdicts, then the tables (``tables.md``)."""
@@ -829,7 +839,7 @@ def write_results_md(report: dict[str, Any], results_dir: Path, path: Path, intr
     )
     if others:  # earlier or smaller studies kept beside this one, each with its own README
         lines += ["", "## Other studies kept here", ""]
-        lines += [f"* [{rel}/{d.name}]({rel}/{d.name}/README.md)" for d in others]
+        lines += [f"* [{_title(d)}]({rel}/{d.name}/README.md)" for d in others]
     llm = results_dir / "llm" / "tables.md"
     if llm.is_file():  # written by `analora llm study` into the same results folder
         text = llm.read_text(encoding="utf-8").replace("# Decoder LLM", "## Decoder LLM", 1)
