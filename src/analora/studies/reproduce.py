@@ -280,13 +280,16 @@ def intro(study: Study, results_dir: Path | None = None, results_md: Path | None
 
 def _scores_note(ran: dict[str, list[str]]) -> str:
     """How the scores here differ from the paper's SQuAD F1 headline."""
-    if "squad-devsplit" not in ran:
-        return "GLUE dev scores are not the paper's SQuAD F1 headline"
-    return (
-        "SQuAD-devsplit trains on the questions of 38 of the 48 articles of SQuAD v1.1's dev "
-        "set and is scored on the other 10 (`docs/tasks.md`), not the paper's SQuAD v1.1 "
-        "training set of 87,599 questions and its full dev set"
-    )
+    notes = []
+    if any(t != "squad-devsplit" for t in ran) or not ran:
+        notes.append("GLUE dev scores are not the paper's SQuAD F1 headline")
+    if "squad-devsplit" in ran:
+        notes.append(
+            "SQuAD-devsplit trains on the questions of 38 of the 48 articles of SQuAD v1.1's "
+            "dev set and is scored on the other 10 (`docs/tasks.md`), not the paper's SQuAD "
+            "v1.1 training set of 87,599 questions and its full dev set"
+        )
+    return ", and ".join(notes)
 
 
 def _recorded_sizes(out: Path) -> ReproduceSizes | None:
@@ -307,14 +310,13 @@ def _rebuild_note(study: Study, results_dir: Path | None, results_md: Path | Non
     run on the inputs it archived beside them."""
     if results_dir is None:
         return []
-    from analora.studies.analysis import INPUTS_DIR
+    from analora.studies.analysis import INPUTS_DIR, is_archive
 
     def shown(p: Path) -> str:
         p = p.resolve()
         return str(p.relative_to(Path.cwd())) if p.is_relative_to(Path.cwd()) else str(p)
 
-    inputs = study.out if study.out.resolve() == (results_dir / INPUTS_DIR).resolve() else None
-    where = shown(inputs or results_dir / INPUTS_DIR)
+    where = shown(study.out if is_archive(study.out) else results_dir / INPUTS_DIR)
     md = f" --results-md {shown(results_md)}" if results_md is not None else ""
     return [
         f"`{where}/` keeps every file of the study folder that the report reads (the "
