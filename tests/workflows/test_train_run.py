@@ -81,6 +81,7 @@ def test_recipes_fill_what_the_spec_leaves_out() -> None:
     spec = RunSpec(method="ahwa", model="m", task="sst-2", lr=3e-5).resolved()
     assert spec.task == "sst2" and spec.lr == 3e-5 and spec.max_train_examples == 20000
     assert RunSpec(method="direct", model="m", task="cola").resolved().lr == 0.0
+    assert RunSpec(method="digital", model="m", task="squad-devsplit").resolved().lr == 3e-4
 
 
 def test_the_registry_drives_what_methods_may_do() -> None:

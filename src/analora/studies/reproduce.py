@@ -247,7 +247,8 @@ def intro(study: Study, results_dir: Path | None = None, results_md: Path | None
     )
     return "\n".join(
         [
-            "# Results: the paper's claims on the data here",
+            "# Results: the paper's claims on "
+            + (f"{next(iter(ran))} alone" if len(ran) == 1 else "the data here"),
             "",
             "Written by `analora study reproduce` from its result files "
             "(`docs/results/`: `summary.json`, `tables.md`, `analyses.json`, plots); "
