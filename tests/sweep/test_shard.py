@@ -90,6 +90,7 @@ def test_a_cut_multi_process_sweep_resumes_with_its_parts_in_one_process(tmp_pat
     part = GridState(cells=[{"chip_seed": 1001, "t_s": 0.0, "metrics": {"score": 1.0}}])
     part.chip_ids["1001"] = "chip-1001"
     part.save(out / "cells.part1.json")  # a process cut after its first cell
+    GridState(digital={"score": 99.0}).save(out / CELLS_FILE)  # its reference was kept
     log: list = []
     state = run_grid(out, _grid(log), None, Shard(0, 1, lambda: None, lambda obj: obj))
     assert (1001, 0.0) not in log and len(log) == len(SEEDS) * len(AGES) - 1

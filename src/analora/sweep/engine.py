@@ -260,6 +260,7 @@ def run_grid(
     if shard.is_main:  # a cut run's parts first, so a resume may use another world size
         state = _merged(out, GridState.load(path))
         _reference(state, grid, path)
+        state.save(path)
     shard.barrier()
     done = GridState.load(path)
     part = out / PART_FILE.format(rank=shard.rank)
@@ -286,7 +287,7 @@ def _reference(state: GridState, grid: Grid, path: Path) -> None:
         t0 = time.perf_counter()
         state.digital = grid.reference()
         state.timings["digital_s"] = time.perf_counter() - t0
-    state.save(path)
+        state.save(path)
 
 
 def _read_cells(
