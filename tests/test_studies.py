@@ -361,3 +361,45 @@ def test_results_md_rebuilds_from_a_results_folder_and_names_kept_studies(tmp_pa
     assert text.startswith("# Results here\n\nwhat ran\n\n## The paper's claims, tested")
     assert "* [SQuAD, five chips (`squad/`)](docs/results/squad/README.md)" in text
     assert "## Tables\n\nrow" in text
+
+
+def test_results_md_quotes_the_tasks_only_a_kept_study_ran(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from analora.errors import AnaloraError
+    from analora.studies.analysis import rebuild_results_md
+
+    results = tmp_path / "docs" / "results"
+    entry = {"metric": "f1", "chips": 5, "digital": 50.0, "ages": {}}
+    main = {"format": "analora-summary/1", "tasks": {"sst2": {"direct": entry}}}
+    (results / "squad").mkdir(parents=True)
+    (results / "summary.json").write_text(json.dumps(main))
+    (results / "analyses.json").write_text("{}")
+    (results / "tables.md").write_text("# Reproduction study: tables\n")
+    (results / "intro.md").write_text("# Results here\n")
+    row = {"t_s": 315360000.0, "mean": 15.93, "half_width": 3.01, "n": 5}
+    pairs = {"ahwa-lora - direct": [row]}
+    kept = {"format": "analora-summary/1", "tasks": {"squad": {"direct": entry}, "sst2": {}}}
+    (results / "squad" / "summary.json").write_text(json.dumps(kept))
+    (results / "squad" / "analyses.json").write_text(json.dumps({"pairs/squad": pairs}))
+    (results / "squad" / "tables.md").write_text("# kept\n")
+    md = tmp_path / "RESULTS.md"
+    rebuild_results_md(results, md)
+    claim = (
+        "| squad: AHWA-LoRA holds accuracy better than direct deployment at 10 years "
+        "([squad/](docs/results/squad/README.md)) | +15.93 (95 % CI ± 3.01, 5 chips) | reproduced |"
+    )
+    assert claim in md.read_text()
+    merged = json.loads((results / "summary.json").read_text())
+    assert merged["tasks"] == {"sst2": {"direct": entry}, "squad": {"direct": entry}}  # main's sst2
+    assert merged["sources"] == {"squad": "squad/summary.json"}
+    rebuild_results_md(results, md)  # a second rebuild changes nothing
+    assert json.loads((results / "summary.json").read_text()) == merged
+    (results / "squad").rename(results / "squad-4k")  # no longer in the first kept study...
+    rebuild_results_md(results, md)
+    assert json.loads((results / "summary.json").read_text())["sources"] == {
+        "squad": "squad-4k/summary.json"
+    }  # ...its borrowed task is taken afresh
+    (results / "squad-2k").mkdir()
+    for name in ("summary.json", "analyses.json", "tables.md"):
+        (results / "squad-2k" / name).write_bytes((results / "squad-4k" / name).read_bytes())
+    with pytest.raises(AnaloraError, match=r"squad is in two kept studies, squad-2k/ and squad-4k"):
+        rebuild_results_md(results, md)

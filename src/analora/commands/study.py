@@ -78,7 +78,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 def cmd_results_md(args: argparse.Namespace) -> int:
     """Rebuild RESULTS.md from a results folder the report stage wrote (its
-    tables, figures, intro and the studies kept beside it), without the runs."""
+    tables, figures, intro and the studies kept beside it, whose own tasks
+    join the claims and summary.json), without the runs."""
     from pathlib import Path
 
     from analora.studies.analysis import rebuild_results_md

@@ -788,7 +788,11 @@ def archive_inputs(out: Path, dest: Path) -> list[str]:
 def rebuild_results_md(results_dir: Path, path: Path) -> None:
     """RESULTS.md from a results folder alone: its ``summary.json``,
     ``analyses.json``, ``tables.md``, plots, :data:`INTRO_FILE` and the
-    studies kept beside it (after adding one, this refreshes the links)."""
+    studies kept beside it (after adding one, this refreshes the links).
+
+    A task that only a kept study ran (SQuAD-devsplit, say) joins the claims
+    table and ``summary.json``, whose ``sources`` then names the kept study
+    each such task comes from."""
     needed = ("summary.json", "analyses.json", "tables.md", INTRO_FILE)
     missing = [n for n in needed if not (results_dir / n).is_file()]
     if missing:
@@ -798,12 +802,57 @@ def rebuild_results_md(results_dir: Path, path: Path) -> None:
             f"{results_dir} has no {missing[0]}: point --results-dir at a folder the study's "
             "report stage wrote (analora study reproduce --stage report)"
         )
+    record = json.loads((results_dir / "summary.json").read_text(encoding="utf-8"))
+    borrowed = record.pop(SOURCES_KEY, {})
+    tasks = {t: v for t, v in record.get("tasks", {}).items() if t not in borrowed}
+    kept = kept_tasks(results_dir, set(tasks))
+    record["tasks"] = tasks | {t: r["summary"]["tasks"][t] for t, (_, r) in kept.items()}
+    if kept:
+        record[SOURCES_KEY] = {t: f"{d.name}/summary.json" for t, (d, _) in kept.items()}
+    atomic_write_json(results_dir / "summary.json", record)
     report = {
-        "summary": json.loads((results_dir / "summary.json").read_text(encoding="utf-8")),
+        "summary": record,
         "analyses": json.loads((results_dir / "analyses.json").read_text(encoding="utf-8")),
     }
     intro = (results_dir / INTRO_FILE).read_text(encoding="utf-8")
-    write_results_md(report, results_dir, path, intro)
+    write_results_md(report, results_dir, path, intro, kept)
+
+
+SOURCES_KEY = "sources"
+"""``summary.json``'s map from a task taken from a kept study to that study's
+own ``summary.json`` (relative to the results folder)."""
+
+
+def kept_studies(results_dir: Path) -> list[Path]:
+    """Studies kept beside the main one in ``results_dir``: its subfolders
+    with a ``tables.md`` of their own (each written by a report stage)."""
+    return sorted(
+        p.parent for p in results_dir.glob("*/tables.md") if p.parent.name not in ("llm", "plots")
+    )
+
+
+def kept_tasks(results_dir: Path, own: set[str]) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """``task -> (kept study folder, its report)`` for every task of a kept
+    study that the main study (tasks ``own``) did not run."""
+    from analora.errors import AnaloraError
+
+    found: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for study_dir in kept_studies(results_dir):
+        files = [study_dir / "summary.json", study_dir / "analyses.json"]
+        if not all(f.is_file() for f in files):
+            continue
+        record, analyses = (json.loads(f.read_text(encoding="utf-8")) for f in files)
+        for task in record.get("tasks", {}):
+            if task in own:
+                continue
+            if task in found:
+                raise AnaloraError(
+                    f"{task} is in two kept studies, {found[task][0].name}/ and "
+                    f"{study_dir.name}/: move the one that RESULTS.md should not quote out of "
+                    f"{results_dir} (into a subfolder of a subfolder, say)"
+                )
+            found[task] = (study_dir, {"summary": record, "analyses": analyses})
+    return found
 
 
 def _title(study_dir: Path) -> str:
@@ -816,9 +865,17 @@ def _title(study_dir: Path) -> str:
     return study_dir.name
 
 
-def write_results_md(report: dict[str, Any], results_dir: Path, path: Path, intro: str) -> None:
+def write_results_md(
+    report: dict[str, Any],
+    results_dir: Path,
+    path: Path,
+    intro: str,
+    kept: dict[str, tuple[Path, dict[str, Any]]] | None = None,
+) -> None:
     """RESULTS.md: ``intro`` (what was run, on what, how long), the claims
-    with their numbers and verdicts, then the tables (``tables.md``)."""
+    with their numbers and verdicts (those of ``kept``'s tasks, from
+    :func:`kept_tasks`, after the main study's), then the tables
+    (``tables.md``)."""
     rel = (
         results_dir.relative_to(path.parent)
         if results_dir.is_relative_to(path.parent)
@@ -828,15 +885,18 @@ def write_results_md(report: dict[str, Any], results_dir: Path, path: Path, intr
     lines += ["| claim | here (paired difference, points) | verdict |", "|---|---|---|"]
     for c in claims(report):
         lines.append(f"| {c['claim']} | {c['here']} | {c['verdict']} |")
+    for task, (study_dir, other) in (kept or {}).items():
+        link = f"[{study_dir.name}/]({rel}/{study_dir.name}/README.md)"
+        for c in claims(other):
+            if c["claim"].startswith(f"{task}: "):
+                lines.append(f"| {c['claim']} ({link}) | {c['here']} | {c['verdict']} |")
     tables = (results_dir / "tables.md").read_text(encoding="utf-8")
     tables = tables.replace("# Reproduction study: tables", "## Tables").replace("](", f"]({rel}/")
     lines += ["", tables]
     plots = sorted((results_dir / "plots").glob("*.png"))
     if plots:
         lines += ["## Plots", ""] + [f"![{p.stem}]({rel}/plots/{p.name})" for p in plots]
-    others = sorted(
-        p.parent for p in results_dir.glob("*/tables.md") if p.parent.name not in ("llm", "plots")
-    )
+    others = kept_studies(results_dir)
     if others:  # earlier or smaller studies kept beside this one, each with its own README
         lines += ["", "## Other studies kept here", ""]
         lines += [f"* [{_title(d)}]({rel}/{d.name}/README.md)" for d in others]
