@@ -204,6 +204,7 @@ def test_reproduce_from_scratch_at_ci_size(tmp_path, capsys) -> None:  # type: i
         (["--methods", "lora"], "--methods 'lora' is not studied"),
         (["--device", "gpu0"], "--device 'gpu0' is not a device"),
         (["--warm-start", "cola2"], "--warm-start 'cola2' is not a task"),
+        (["--warm-start-epochs", "0"], "--warm-start-epochs 0 trains nothing"),
         (["--rank-tasks", "sts"], "--rank-tasks 'sts' is not a task"),
         (["--memory-task", "rt"], "--memory-task 'rt' is not a task"),
     ],
@@ -256,7 +257,8 @@ def test_the_recorded_command_rebuilds_the_same_sizes() -> None:
     sizes = replace(
         ReproduceSizes(), tasks=("stsb", "mrpc"), methods=("ahwa-lora",), chips=3,
         times=("0", "10y"), max_train_examples=500, chip_lora_examples=200,
-        warm_start_tasks=(), rank_tasks=("stsb",), memory_task="mrpc",
+        warm_start_tasks=("stsb",), warm_start_epochs=1, rank_tasks=("stsb",),
+        memory_task="mrpc",
     )  # fmt: skip
     argv = shlex.split(_command(sizes, ("train", "rank")))[1:]
     args = build_parser(argv).parse_args(argv)

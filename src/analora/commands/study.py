@@ -51,6 +51,7 @@ def reproduce_sizes(args: argparse.Namespace) -> Any:
         "chip_lora_examples": args.chip_lora_examples,
         "times": tuple(args.times) if args.times else None,
         "warm_start_tasks": None if args.warm_start is None else tuple(args.warm_start),
+        "warm_start_epochs": args.warm_start_epochs,
         "rank_tasks": tuple(args.rank_tasks) if args.rank_tasks else None,
         "memory_task": args.memory_task,
     }
@@ -149,6 +150,12 @@ def register(sub: Any) -> None:
         metavar="TASK",
         help="tasks whose ahwa-lora starts from their digital-lora run (default: cola rte;"
         " none when given without tasks)",
+    )
+    p.add_argument(
+        "--warm-start-epochs",
+        type=int,
+        metavar="N",
+        help="epochs of a warm-started ahwa-lora (default 3)",
     )
     p.add_argument(
         "--rank-tasks",

@@ -154,6 +154,10 @@ def run_reproduce(
     odd = [t for t in sizes.rank_tasks if t not in KNOWN]
     if odd:
         raise AnaloraError(f"--rank-tasks {odd[0]!r} is not a task: use {', '.join(KNOWN)}")
+    if sizes.warm_start_epochs < 1:
+        raise AnaloraError(
+            f"--warm-start-epochs {sizes.warm_start_epochs} trains nothing: give 1 or more"
+        )
     if sizes.memory_task not in KNOWN:
         raise AnaloraError(
             f"--memory-task {sizes.memory_task!r} is not a task: use {', '.join(KNOWN)}"
@@ -378,7 +382,7 @@ def _warm_note(s: ReproduceSizes, ran: dict[str, list[str]]) -> str:
     return (
         f" On {', '.join(warm)}, `ahwa-lora` starts from that task's `digital-lora` adapter "
         f"and head and trains {s.epochs or s.warm_start_epochs} epochs (`--warm-start`; "
-        "`docs/recipes.md` and `docs/studies/reproduce.md` say why CoLA and RTE need it); on "
+        "`docs/recipes.md` and `docs/studies/reproduce.md` say why these tasks need it); on "
         "the other tasks it starts from fresh adapters."
     )
 
@@ -403,6 +407,8 @@ def _command(s: ReproduceSizes, stages: tuple[str, ...]) -> str:
     parts.append(f"--chip-lora-examples {s.chip_lora_examples}")
     if s.warm_start_tasks != ReproduceSizes.warm_start_tasks:
         parts.append("--warm-start " + " ".join(s.warm_start_tasks))
+    if s.warm_start_epochs != ReproduceSizes.warm_start_epochs:
+        parts.append(f"--warm-start-epochs {s.warm_start_epochs}")
     if s.rank_tasks != ReproduceSizes.rank_tasks:
         parts.append("--rank-tasks " + " ".join(s.rank_tasks))
     if s.memory_task != ReproduceSizes.memory_task:
