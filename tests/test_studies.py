@@ -322,6 +322,31 @@ def test_floors_section_reads_each_recipe_run(tmp_path) -> None:  # type: ignore
     assert "| cola | lr 0.001, 2 epochs, length 64, all examples | matthews_correlation |" in text
 
 
+def test_paired_differences_line_up_when_methods_were_read_at_different_ages() -> None:
+    from analora.studies.analysis import pairs_table
+
+    def swept(scores: dict[float, float]) -> dict:  # type: ignore[type-arg]
+        cells = [
+            {"chip_seed": seed, "t_s": t, "metrics": {"f1": v + seed - 1000}}
+            for seed in (1000, 1001)
+            for t, v in scores.items()
+        ]
+        return {"primary_metric": "f1", "cells": cells, "times_s": list(scores)}
+
+    ten_years = 315360000.0
+    methods = {  # ahwa read at 0 s and 10 years only, the others at four ages
+        "ahwa": swept({0.0: 60.0, ten_years: 55.0}),
+        "ahwa-lora": swept({0.0: 57.0, 86400.0: 56.0, 31536000.0: 55.0, ten_years: 54.0}),
+        "direct": swept({0.0: 63.0, 86400.0: 59.0, 31536000.0: 49.0, ten_years: 43.0}),
+    }
+    text, found = pairs_table("t", methods)
+    assert "| difference | 0 s | 1 d | 1 y | 10 y |" in text
+    assert "| ahwa-lora - ahwa | -3.00 ± 0.00 |  |  | -1.00 ± 0.00 |" in text
+    four = "| -6.00 ± 0.00 | -3.00 ± 0.00 | +6.00 ± 0.00 | +11.00 ± 0.00 |"
+    assert "| ahwa-lora - direct " + four in text
+    assert [r["t_s"] for r in found["ahwa-lora - ahwa"]] == [0.0, ten_years]
+
+
 def test_a_finished_run_is_reused_only_with_its_settings(tiny_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from dataclasses import replace
 

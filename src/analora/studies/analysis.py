@@ -208,14 +208,18 @@ def pairs_table(task: str, methods: dict[str, dict[str, Any]]) -> tuple[str, dic
             found[f"{a} - {b}"] = paired(methods[a], methods[b])
     if not found:
         return "", {}
-    times = [r["t_s"] for r in next(iter(found.values()))]
+    # every age any pair was read at: a method swept at fewer ages leaves its cells blank
+    times = sorted({r["t_s"] for rows in found.values() for r in rows})
     lines.append("| difference | " + " | ".join(time_label(t) for t in times) + " |")
     lines.append("|" + "---|" * (len(times) + 1))
     for name, rows in found.items():
+        by_t = {r["t_s"]: r for r in rows}
         cells = [
-            f"{r['mean']:+.2f}"
-            + (f" ± {r['half_width']:.2f}" if r["half_width"] is not None else "")
-            for r in rows
+            f"{by_t[t]['mean']:+.2f}"
+            + (f" ± {by_t[t]['half_width']:.2f}" if by_t[t]["half_width"] is not None else "")
+            if t in by_t
+            else ""
+            for t in times
         ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n", found
